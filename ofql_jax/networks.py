@@ -1,0 +1,182 @@
+"""Pure Flax modules: the mean-velocity policy ``u_theta(z, r, t | s)`` and twin critics.
+
+Sizes follow DQL (3 x 256, Mish). Initialisation defaults to PyTorch's
+``nn.Linear`` rule (weights and biases uniform in +-1/sqrt(fan_in)), since the
+paper inherits DQL's PyTorch code; ``init_scheme="lecun"`` gives Flax's default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "mish": jax.nn.mish,
+    "relu": jax.nn.relu,
+    "gelu": jax.nn.gelu,
+    "silu": jax.nn.silu,
+}
+
+
+def _fan_in_uniform(fan_in: int) -> Callable:
+    bound = 1.0 / math.sqrt(fan_in)
+    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+        key, shape, dtype, -bound, bound
+    )
+
+
+class Dense(nn.Module):
+    """Dense layer with PyTorch-default (``init_scheme="pytorch"``) or LeCun-normal init."""
+
+    features: int
+    init_scheme: str = "pytorch"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        fan_in = x.shape[-1]
+        if self.init_scheme == "pytorch":
+            kernel_init = bias_init = _fan_in_uniform(fan_in)
+        elif self.init_scheme == "lecun":
+            kernel_init, bias_init = nn.initializers.lecun_normal(), nn.initializers.zeros
+        else:
+            raise ValueError(f"unknown init {self.init_scheme!r}; use 'pytorch' or 'lecun'")
+        kernel = self.param("kernel", kernel_init, (fan_in, self.features))
+        bias = self.param("bias", bias_init, (self.features,))
+        return x @ kernel + bias
+
+
+class MLP(nn.Module):
+    """``len(hidden_dims)`` hidden layers with ``activation``, then a linear output."""
+
+    hidden_dims: Sequence[int]
+    out_dim: int
+    activation: str = "mish"
+    init_scheme: str = "pytorch"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        for width in self.hidden_dims:
+            x = act(Dense(width, self.init_scheme)(x))
+        return Dense(self.out_dim, self.init_scheme)(x)
+
+
+def sinusoidal_embedding(x: jax.Array, dim: int) -> jax.Array:
+    """DQL's ``SinusoidalPosEmb``: ``[sin(x w), cos(x w)]`` with ``w_k = 10000^(-k/(dim/2-1))``.
+
+    Example:
+        >>> sinusoidal_embedding(jnp.zeros(3), 16).shape
+        (3, 16)
+    """
+    half = dim // 2
+    freqs = jnp.exp(-math.log(10000.0) / (half - 1) * jnp.arange(half, dtype=jnp.float32))
+    angles = x[..., None] * freqs
+    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
+class TimeEmbedding(nn.Module):
+    """DQL's time MLP: sinusoidal(dim) -> Dense(2 dim) -> Mish -> Dense(dim).
+
+    ``scale`` maps times in [0, 1] to the embedding's range (DQL fed integer
+    steps 0..T-1; the OFQL scale is unknown; 1 is this project's default because
+    scales of 100 and 1000 made the JVP target diverge, see benchmarks/time_scale_probe.py).
+    """
+
+    dim: int = 16
+    scale: float = 1.0
+    activation: str = "mish"
+    init_scheme: str = "pytorch"
+
+    @nn.compact
+    def __call__(self, time: jax.Array) -> jax.Array:
+        h = sinusoidal_embedding(time * self.scale, self.dim)
+        h = ACTIVATIONS[self.activation](Dense(2 * self.dim, self.init_scheme)(h))
+        return Dense(self.dim, self.init_scheme)(h)
+
+
+class MeanVelocityField(nn.Module):
+    """The OFQL policy network ``u_theta(z, r, t | s)``.
+
+    Input ``concat[z, emb(t), emb(second), s]`` with ``second = r`` (default) or
+    ``t - r``; both embeddings have their own weights. At ``r = t`` the output is
+    the instantaneous velocity; ``e - u(e, 0, 1 | s)`` is a one-step action.
+
+    Example:
+        >>> net = MeanVelocityField(action_dim=3)
+        >>> z, s, t = jnp.zeros((5, 3)), jnp.zeros((5, 11)), jnp.ones(5)
+        >>> params = net.init(jax.random.key(0), z, t * 0, t, s)
+        >>> net.apply(params, z, t * 0, t, s).shape
+        (5, 3)
+    """
+
+    action_dim: int
+    hidden_dims: Sequence[int] = (256, 256, 256)
+    activation: str = "mish"
+    time_dim: int = 16
+    time_scale: float = 1.0
+    second_time: str = "r"  # "r" | "t_minus_r"
+    init_scheme: str = "pytorch"
+
+    @nn.compact
+    def __call__(self, z: jax.Array, r: jax.Array, t: jax.Array, obs: jax.Array) -> jax.Array:
+        if self.second_time == "r":
+            second = r
+        elif self.second_time == "t_minus_r":
+            second = t - r
+        else:
+            raise ValueError(f"unknown second_time {self.second_time!r}; use 'r' or 't_minus_r'")
+        embed = lambda name: TimeEmbedding(  # noqa: E731
+            self.time_dim, self.time_scale, self.activation, self.init_scheme, name=name
+        )
+        x = jnp.concatenate([z, embed("t_embedding")(t), embed("r_embedding")(second), obs], -1)
+        return MLP(
+            self.hidden_dims, self.action_dim, self.activation, self.init_scheme, name="mlp"
+        )(x)
+
+
+class Critic(nn.Module):
+    """One Q head: ``concat[s, a]`` -> MLP -> scalar."""
+
+    hidden_dims: Sequence[int] = (256, 256, 256)
+    activation: str = "mish"
+    init_scheme: str = "pytorch"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, actions: jax.Array) -> jax.Array:
+        x = jnp.concatenate([obs, actions], -1)
+        return MLP(self.hidden_dims, 1, self.activation, self.init_scheme)(x)[..., 0]
+
+
+class CriticEnsemble(nn.Module):
+    """``num_heads`` independent critics as one batched module; output ``[num_heads, ...]``.
+
+    Example:
+        >>> critics = CriticEnsemble()
+        >>> s, a = jnp.zeros((5, 11)), jnp.zeros((5, 3))
+        >>> params = critics.init(jax.random.key(0), s, a)
+        >>> critics.apply(params, s, a).shape
+        (2, 5)
+    """
+
+    num_heads: int = 2
+    hidden_dims: Sequence[int] = (256, 256, 256)
+    activation: str = "mish"
+    init_scheme: str = "pytorch"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, actions: jax.Array) -> jax.Array:
+        heads = nn.vmap(
+            Critic,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=None,
+            out_axes=0,
+            axis_size=self.num_heads,
+        )
+        return heads(self.hidden_dims, self.activation, self.init_scheme, name="heads")(
+            obs, actions
+        )

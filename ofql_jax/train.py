@@ -1,0 +1,363 @@
+"""Multi-seed training: one jitted ``vmap`` over seeds of a ``lax.scan`` over K updates.
+
+``make_train_chunk`` is the pure building block (importable); ``run`` is the
+whole experiment behind ``python -m ofql_jax.main``: data on the device once,
+chunks of K updates per host call, evaluation, TensorBoard, Orbax checkpoints
+and ``results.json`` between chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from ofql_jax.agents import AGENTS, Agent, AgentState
+from ofql_jax.checkpointing import Checkpointer
+from ofql_jax.config_checks import check_config, compare_configs
+from ofql_jax.data import load_minari
+from ofql_jax.errors import OFQLError
+from ofql_jax.evaluation import Evaluator, normalized_score, reference_scores
+from ofql_jax.reporting import Reporter, write_json_atomic
+from ofql_jax.tasks import get_task
+from ofql_jax.types import Transitions
+
+ROOT_SEED = 0  # every seed's key is fold_in(key(ROOT_SEED), seed value)
+
+
+def seed_values(first_seed: int, num_seeds: int) -> list[int]:
+    """Seed values of a run: ``first_seed, first_seed + 1, ...``.
+
+    Seed value ``v`` always gets the key ``fold_in(key(0), v)``, so seed ``i`` of an
+    N-seed run with ``--config.seed=s`` equals a 1-seed run with ``--config.seed=s+i``.
+    """
+    return [first_seed + i for i in range(num_seeds)]
+
+
+def seed_keys(values: list[int]) -> jax.Array:
+    """One independent key per seed value, derived by ``fold_in``."""
+    root = jax.random.key(ROOT_SEED)
+    return jax.vmap(lambda v: jax.random.fold_in(root, v))(jnp.asarray(values, jnp.uint32))
+
+
+def init_states(agent: Agent, values: list[int]) -> AgentState:
+    """Stacked agent states (leading axis = seed), one per seed value."""
+    return jax.jit(jax.vmap(agent.init))(seed_keys(values))
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [
+        jnp.all(jnp.isfinite(x))
+        for x in jax.tree.leaves(tree)
+        if jnp.issubdtype(x.dtype, jnp.floating)
+    ]
+    return jnp.all(jnp.stack(leaves))
+
+
+def make_train_chunk(
+    agent: Agent, batch_size: int, num_updates: int
+) -> Callable[[AgentState, Transitions], tuple[AgentState, dict[str, jax.Array]]]:
+    """A pure function running ``num_updates`` updates for ONE seed, batches sampled on device.
+
+    Returns the new state and the chunk's metrics averaged over its updates, plus
+    ``finite`` (1.0 if every metric and parameter stayed finite). ``vmap`` it over
+    seeds with the dataset unmapped: ``jax.vmap(chunk, in_axes=(0, None))``.
+
+    Example:
+        >>> chunk = make_train_chunk(agent, batch_size=256, num_updates=1000)  # doctest: +SKIP
+        >>> train = jax.jit(jax.vmap(chunk, in_axes=(0, None)))
+        >>> states, metrics = train(states, dataset)
+    """
+
+    def chunk(state: AgentState, data: Transitions):
+        def body(state: AgentState, _):
+            rng, k_batch = jax.random.split(jax.random.wrap_key_data(state.rng))
+            idx = jax.random.randint(k_batch, (batch_size,), 0, data.size)
+            batch = jax.tree.map(lambda x: x[idx], data)
+            return agent.update(state.replace(rng=jax.random.key_data(rng)), batch)
+
+        state, infos = jax.lax.scan(body, state, None, length=num_updates)
+        metrics = jax.tree.map(lambda x: x.mean(0), infos)
+        finite = _all_finite(metrics) & _all_finite((state.policy_params, state.critic_params))
+        metrics["finite"] = finite.astype(jnp.float32)
+        return state, metrics
+
+    return chunk
+
+
+class MultiSeedTrainer:
+    """Compiles (ahead of time, once per chunk length) and runs the vmapped training chunk."""
+
+    def __init__(self, agent: Agent, batch_size: int):
+        self.agent, self.batch_size = agent, batch_size
+        self._compiled: dict[int, Any] = {}
+        self.compile_seconds = 0.0
+
+    def __call__(self, states: AgentState, data: Transitions, num_updates: int):
+        cache_key = (num_updates, states.step.shape)
+        if cache_key not in self._compiled:
+            start = time.perf_counter()
+            chunk = make_train_chunk(self.agent, self.batch_size, num_updates)
+            fn = jax.jit(jax.vmap(chunk, in_axes=(0, None)), donate_argnums=0)
+            self._compiled[cache_key] = fn.lower(states, data).compile()
+            self.compile_seconds += time.perf_counter() - start
+        return self._compiled[cache_key](states, data)
+
+
+def _next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
+    """Chunks end at absolute multiples of K, eval_every, checkpoint_every, and at num_steps.
+
+    Absolute boundaries make a resumed run execute exactly the same chunks.
+    """
+    candidates = [config.num_steps]
+    for period in (config.steps_per_call, config.eval_every, config.checkpoint_every):
+        if period > 0:
+            candidates.append((step // period + 1) * period)
+    return min(candidates)
+
+
+def _dataset_ids(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+    if config.dataset_id:
+        return tuple(s.strip() for s in config.dataset_id.split(",") if s.strip())
+    task = get_task(config.task)
+    if not task.dataset_ids:
+        raise OFQLError(
+            f"Task {config.task!r} has no official Minari dataset (Minari hosts no medium-replay): "
+            "set --config.dataset_id to a local Minari dataset id."
+        )
+    return task.dataset_ids
+
+
+class _StopRequest:
+    """Turns SIGTERM / Ctrl-C into a flag checked between chunks (then checkpoint and exit)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # second signal: stop at once
+            raise KeyboardInterrupt
+        self.signum = signum
+        tqdm.write(f"{signal.Signals(signum).name} received: saving a checkpoint after this chunk.")
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _mean_std(scores: np.ndarray, alive: np.ndarray) -> tuple[float | None, float | None]:
+    """Mean and (population) std over the seeds that did not diverge."""
+    kept = scores[alive]
+    return (float(kept.mean()), float(kept.std())) if kept.size else (None, None)
+
+
+def _finite_or_none(values) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
+class _Experiment:
+    """The host-side state of one run: data, agent, states, outputs. ``run`` drives it."""
+
+    def __init__(self, config: ml_collections.ConfigDict, workdir: Path):
+        check_config(config)
+        self.config, self.workdir = config, workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        config_path = workdir / "config.json"
+        self.ckpt = Checkpointer(workdir / "checkpoints", config.checkpoints_to_keep)
+        latest = self.ckpt.latest_step()
+        if latest is not None and config_path.exists():
+            compare_configs(json.loads(config_path.read_text()), config.to_dict(), workdir)
+
+        self.dataset_ids = _dataset_ids(config)
+        transitions, info = load_minari(self.dataset_ids, config.reward_tune, config.download)
+        if config.batch_size > info.num_transitions:
+            raise OFQLError(
+                f"batch_size {config.batch_size} is larger than the dataset "
+                f"({info.num_transitions} transitions): lower --config.batch_size or use a "
+                "larger dataset."
+            )
+        make_agent = AGENTS[config.algorithm]
+        self.agent = make_agent(config.agent, info.obs_dim, info.act_dim, config.num_steps)
+        self.values = seed_values(config.seed, config.num_seeds)
+        self.data = jax.device_put(transitions)
+        self.states = init_states(self.agent, self.values)
+        self.step, self.evaluations, self.diverged = 0, [], {}
+        if latest is not None:
+            self.states, meta = self.ckpt.restore(latest, like=self.states)
+            self.step, self.evaluations = latest, meta.get("evaluations", [])
+            self.diverged = {int(k): v for k, v in meta.get("diverged", {}).items()}
+            tqdm.write(f"Resuming from {self.ckpt.directory / str(latest)} (step {latest}).")
+        write_json_atomic(config_path, config.to_dict())
+
+        task_ref = get_task(config.task).ref_scores
+        use_task_ref = not config.dataset_id or config.normalize_with_task
+        self.ref, self.ref_source = reference_scores(info, task_ref, use_task_ref)
+        self.reporter = Reporter(workdir, self.values)
+        self.evaluator = (
+            Evaluator(self.agent, info, config.num_seeds, config.eval_episodes)
+            if config.eval_episodes > 0
+            else None
+        )
+        self.trainer = MultiSeedTrainer(self.agent, config.batch_size)
+        self.timed_steps, self.timed_seconds = 0, 0.0
+
+    def train_chunk(self) -> None:
+        """Run the updates up to the next boundary; record speed, metrics and divergence."""
+        num_updates = _next_boundary(self.step, self.config) - self.step
+        compiled_before = self.trainer.compile_seconds
+        start = time.perf_counter()
+        self.states, metrics = self.trainer(self.states, self.data, num_updates)
+        metrics = jax.device_get(metrics)
+        elapsed = time.perf_counter() - start - (self.trainer.compile_seconds - compiled_before)
+        self.step += num_updates
+        self.timed_steps += num_updates
+        self.timed_seconds += elapsed
+        self._check_divergence(metrics.pop("finite"))
+        rate = num_updates / max(elapsed, 1e-9)
+        perf = {
+            "perf/updates_per_second": rate,
+            "perf/seed_updates_per_second": rate * len(self.values),
+        }
+        self.reporter.scalars(self.step, {**metrics, **perf})
+        self.last_rate, self.last_critic_loss = rate, float(np.nanmean(metrics["critic/loss"]))
+
+    def _check_divergence(self, finite: np.ndarray) -> None:
+        for value, ok in zip(self.values, finite, strict=True):
+            if ok or value in self.diverged:
+                continue
+            self.diverged[value] = self.step
+            tqdm.write(
+                f"Seed {value} diverged (non-finite loss or parameters) by step {self.step}; "
+                "it is excluded from the mean."
+            )
+            if self.config.halt_on_divergence:
+                self.save()
+                raise OFQLError(
+                    f"Seed {value} diverged by step {self.step} and halt_on_divergence is set: "
+                    "lower the learning rates or eta, or unset --config.halt_on_divergence to "
+                    "keep the other seeds going."
+                )
+
+    def evaluate(self) -> dict[str, Any]:
+        """Evaluate every seed at the current step with N candidates (and N = 1 if asked)."""
+        c = self.config
+        entry: dict[str, Any] = {"step": self.step}
+        variants = [(c.eval_candidates, "")]
+        if c.eval_one_step and c.eval_candidates != 1:
+            variants.append((1, "_one_step"))
+        for num_candidates, suffix in variants:
+            returns = self.evaluator.evaluate(self.states, self.values, self.step, num_candidates)
+            scores = normalized_score(returns, self.ref).mean(axis=1)
+            entry[f"scores{suffix}"] = _finite_or_none(scores)
+            entry[f"returns{suffix}"] = _finite_or_none(returns.mean(axis=1))
+            tb = {f"eval/score{suffix}": scores, f"eval/return{suffix}": returns.mean(axis=1)}
+            self.reporter.scalars(self.step, tb)
+        self.evaluations.append(entry)
+        return entry
+
+    def due(self, period: int) -> bool:
+        return (period > 0 and self.step % period == 0) or self.step == self.config.num_steps
+
+    def save(self) -> None:
+        meta = {"evaluations": self.evaluations, "diverged": self.diverged}
+        self.ckpt.save(self.step, self.states, meta)
+
+    def results(self) -> dict[str, Any]:
+        c = self.config
+        alive = np.array([v not in self.diverged for v in self.values])
+        final = self.evaluations[-1] if self.evaluations else {}
+        rate = self.timed_steps / max(self.timed_seconds, 1e-9)
+        results: dict[str, Any] = {
+            "algorithm": c.algorithm,
+            "task": c.task,
+            "dataset_id": ",".join(self.dataset_ids),
+            "num_seeds": c.num_seeds,
+            "seeds": self.values,
+            "steps": self.step,
+            "score_normalization": self.ref_source,
+            "eval_candidates": c.eval_candidates,
+            "diverged_seeds": {str(k): v for k, v in self.diverged.items()},
+            "updates_per_second": rate,
+            "seed_updates_per_second": rate * c.num_seeds,
+            "compile_seconds": self.trainer.compile_seconds,
+            "backend": jax.default_backend(),
+        }
+        for suffix in ("", "_one_step"):
+            if f"scores{suffix}" in final:
+                scores = np.array([np.nan if v is None else v for v in final[f"scores{suffix}"]])
+                mean, std = _mean_std(scores, alive & np.isfinite(scores))
+                results.update(
+                    {
+                        f"final_scores{suffix}": final[f"scores{suffix}"],
+                        f"mean{suffix}": mean,
+                        f"std{suffix}": std,
+                    }
+                )
+        results.setdefault("final_scores", [])
+        results.setdefault("mean", None)
+        results.setdefault("std", None)
+        results.update(evaluations=self.evaluations, config=c.to_dict())
+        return results
+
+    def close(self) -> None:
+        self.reporter.close()
+        if self.evaluator is not None:
+            self.evaluator.close()
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, Any]:
+    """Train ``config.num_seeds`` seeds of ``config.algorithm`` and write everything to ``workdir``.
+
+    Resumes from ``<workdir>/checkpoints`` when present (the config must match).
+    SIGTERM or Ctrl-C saves a checkpoint after the current chunk, then raises OFQLError.
+    Returns the results dictionary also written to ``<workdir>/results.json``.
+    """
+    exp = _Experiment(config, Path(workdir))
+    bar = tqdm(
+        total=config.num_steps,
+        initial=exp.step,
+        unit="step",
+        disable=not config.progress,
+        dynamic_ncols=True,
+    )
+    try:
+        with _StopRequest() as stop:
+            while exp.step < config.num_steps:
+                exp.train_chunk()
+                bar.update(exp.step - bar.n)
+                bar.set_postfix_str(f"{exp.last_rate:.0f} upd/s, critic {exp.last_critic_loss:.3g}")
+                evaluated = any(e["step"] == exp.step for e in exp.evaluations)
+                if exp.evaluator is not None and exp.due(config.eval_every) and not evaluated:
+                    scores = [s for s in exp.evaluate()["scores"] if s is not None]
+                    tqdm.write(
+                        f"step {exp.step}: score {np.mean(scores):.1f} +- {np.std(scores):.1f} "
+                        f"(N={config.eval_candidates}, {len(scores)} seeds)"
+                    )
+                if exp.due(config.checkpoint_every) or stop.signum is not None:
+                    exp.save()
+                if stop.signum is not None and exp.step < config.num_steps:
+                    raise OFQLError(
+                        f"Stopped by {signal.Signals(stop.signum).name} at step {exp.step} after "
+                        "saving a checkpoint: re-run the same command to resume."
+                    )
+        results = exp.results()
+        write_json_atomic(Path(workdir) / "results.json", results)
+        return results
+    finally:
+        bar.close()
+        exp.close()

@@ -1,0 +1,27 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Let tests import helper modules that live next to them (tests/minari_factory.py).
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+# --- data fixtures (ofql_jax.data) -----------------------------------------------------------
+
+
+@pytest.fixture
+def minari_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty MINARI_DATASETS_PATH for one test (never the user's ~/.minari)."""
+    path = tmp_path / "minari_datasets"
+    path.mkdir()
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(path))
+    return path
+
+
+# --- end of data fixtures --------------------------------------------------------------------
