@@ -329,7 +329,11 @@ def test_absent_dataset_unreachable_server_fails_fast(minari_dir, monkeypatch) -
 
 def test_probe_is_bounded_even_when_connect_hangs(monkeypatch) -> None:
     # Stands in for a DNS lookup or SYN that never answers: the probe must still return.
-    monkeypatch.setattr(minari_data.socket, "create_connection", lambda *a, **k: time.sleep(30))
+    def hang(*args, **kwargs):
+        time.sleep(30)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(minari_data.socket, "create_connection", hang)
     start = time.monotonic()
     assert not minari_data.server_reachable(0.3)
     assert time.monotonic() - start < 2

@@ -254,3 +254,29 @@ def test_cli_missing_dataset_is_one_clear_line(minari_dir, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and "mujoco/hopper/medium-v0" in lines[-1]
     assert "Traceback" not in done.stderr
+
+
+def test_cli_sigterm_saves_a_checkpoint_and_explains(hopper_dataset, tmp_path):
+    workdir = tmp_path / "term"
+    args = [
+        "--config.num_steps=100000",
+        "--config.steps_per_call=100",
+        "--config.batch_size=64",
+        "--config.checkpoint_every=50000",
+        "--config.eval_episodes=0",
+        "--config.num_seeds=1",
+    ]
+    proc = subprocess.Popen(
+        _cli(workdir, *args), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 120
+    while not (workdir / "config.json").exists():  # written just before training starts
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "SIGTERM" in stderr and "re-run the same command to resume" in stderr.splitlines()[-1]
+    step = Checkpointer(workdir / "checkpoints").latest_step()
+    assert step is not None and 0 < step < 100000 and step % 100 == 0
