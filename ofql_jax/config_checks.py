@@ -7,7 +7,7 @@ from typing import Any
 
 import ml_collections
 
-from ofql_jax.agents import AGENTS
+from ofql_jax.agents import AGENT_DEFAULTS, AGENTS
 from ofql_jax.errors import OFQLError
 from ofql_jax.networks import ACTIVATIONS
 
@@ -20,10 +20,55 @@ def _require(ok: bool, field: str, value: Any, need: str) -> None:
         raise OFQLError(f"config.{field} = {value!r} is invalid: it must be {need}.")
 
 
+# Run-level fields and their types (agent fields are checked against the agent's defaults).
+RUN_FIELDS: dict[str, type] = {
+    "task": str, "dataset_id": str, "download": bool, "reward_tune": str,
+    "normalize_with_task": bool, "algorithm": str, "seed": int, "num_seeds": int,
+    "num_steps": int, "batch_size": int, "steps_per_call": int, "eval_every": int,
+    "eval_episodes": int, "eval_candidates": int, "eval_one_step": bool,
+    "checkpoint_every": int, "checkpoints_to_keep": int, "halt_on_divergence": bool,
+    "progress": bool,
+}  # fmt: skip
+
+
+def _type_ok(value: Any, expected: Any) -> bool:
+    if isinstance(expected, bool) or expected is bool:
+        return isinstance(value, bool)
+    if isinstance(expected, (tuple, list)):
+        return isinstance(value, (tuple, list)) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
+    kind = expected if isinstance(expected, type) else type(expected)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
+def _check_types(config: ml_collections.ConfigDict) -> None:
+    for field, kind in RUN_FIELDS.items():
+        if field not in config:
+            raise OFQLError(f"config.{field} is missing: start from experiments/d4rl.py.")
+        _require(_type_ok(config[field], kind), field, config[field], f"of type {kind.__name__}")
+    defaults = AGENT_DEFAULTS[config.algorithm]()
+    for field, default in defaults.items():
+        if field not in config.agent:
+            raise OFQLError(f"config.agent.{field} is missing: start from experiments/d4rl.py.")
+        need = (
+            "a tuple of ints" if isinstance(default, tuple) else f"of type {type(default).__name__}"
+        )
+        _require(
+            _type_ok(config.agent[field], default), f"agent.{field}", config.agent[field], need
+        )
+
+
 def check_config(config: ml_collections.ConfigDict) -> None:
-    """Raise OFQLError naming the first field with an impossible value."""
+    """Raise OFQLError naming the first field with a wrong type or an impossible value."""
     c, a = config, config.agent
-    _require(c.algorithm in AGENTS, "algorithm", c.algorithm, f"one of {sorted(AGENTS)}")
+    _require(
+        c.get("algorithm") in AGENTS, "algorithm", c.get("algorithm"), f"one of {sorted(AGENTS)}"
+    )
+    _check_types(config)
+    _require(c.seed >= 0, "seed", c.seed, "a non-negative integer")
     for field in ("num_seeds", "num_steps", "batch_size", "steps_per_call", "eval_candidates"):
         _require(int(c[field]) >= 1, field, c[field], "a positive integer")
     for field in ("eval_every", "checkpoint_every", "eval_episodes"):
@@ -100,5 +145,6 @@ def compare_configs(saved: dict[str, Any], current: dict[str, Any], workdir: Pat
         more = f" and {len(differing) - 4} more" if len(differing) > 4 else ""
         raise OFQLError(
             f"{workdir} holds checkpoints of a run with a different config ({shown}{more}): "
-            "use a new --workdir, or re-run with the saved config to resume it."
+            "use a new --workdir, re-run with the saved config, pass --allow_config_change to "
+            "resume with the new one, or --overwrite to move the old run aside."
         )

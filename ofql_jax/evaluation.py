@@ -87,18 +87,23 @@ class Evaluator:
         seed_values: Sequence[int],
         step: int,
         num_candidates: int = 50,
+        seed_mask: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Undiscounted returns ``[num_seeds, num_episodes]`` of each seed's policy at ``step``."""
+        """Undiscounted returns ``[num_seeds, num_episodes]`` of each seed's policy at ``step``.
+
+        Seeds with ``seed_mask`` False (e.g. diverged ones) are not run and get NaN.
+        """
         num_seeds, num_episodes = self.num_seeds, self.num_episodes
         policy = self._policy(num_candidates)
         space, scaler = self.info.observation_space, self.info.scaler
+        mask = np.ones(num_seeds, bool) if seed_mask is None else np.asarray(seed_mask, bool)
+        active = np.repeat(mask, num_episodes)
         obs = np.zeros((num_seeds * num_episodes, self.info.obs_dim), np.float32)
-        for i, env in enumerate(self.envs):
+        for i in np.flatnonzero(active):
             seed_value = seed_values[i // num_episodes]
-            raw, _ = env.reset(seed=_env_seed(seed_value, step, i % num_episodes))
+            raw, _ = self.envs[i].reset(seed=_env_seed(seed_value, step, i % num_episodes))
             obs[i] = flatten_observation(raw, space)
-        returns = np.zeros(num_seeds * num_episodes)
-        active = np.ones(num_seeds * num_episodes, bool)
+        returns = np.where(active, 0.0, np.nan)
         base_keys = jax.vmap(lambda v: jax.random.fold_in(jax.random.key(v), step))(
             jnp.asarray(seed_values, jnp.uint32)
         )

@@ -2,59 +2,130 @@
 
 Flags: ``--config`` (an ml_collections config file, fields overridable with
 ``--config.field=value``), ``--workdir`` (outputs and checkpoints; default
-``runs/<task>``; re-running on a workdir with checkpoints resumes), ``--debug``
-(show tracebacks). User-fixable failures end in one sentence and exit status 2.
+``runs/<task>``; re-running on a workdir with checkpoints resumes), ``--overwrite``
+(move an existing run in the workdir aside and start afresh), ``--allow_config_change``
+(resume although the saved config differs), ``--debug`` (show tracebacks). A failure
+the user can fix ends in one sentence on stderr and exit status 2; nothing in the
+workdir is overwritten.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config, e.g. experiments/d4rl.py:hopper-medium.", lock_config=True
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default runs/<task>).")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Move an existing run in --workdir aside (renamed) and start afresh."
+)
+_ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
+    "allow_config_change",
+    False,
+    "Resume a run in --workdir even though its saved config differs from this one.",
+)
 _DEBUG = flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
 
 EXIT_USER_ERROR = 2
+CONFIG_HELP = "see experiments/d4rl.py and ofql_jax/agents/ofql.py for every field and its type"
 
 
-def main(argv: list[str]) -> int:
-    del argv
+def _one_line(text: object) -> str:
+    return re.sub(r"\s+", " ", str(text).replace("\\n", " ")).strip()
+
+
+def _flag_error(err: Exception, argv: list[str]) -> str:
+    """One sentence for a command line that absl rejected."""
+    text = _one_line(err)
+    unknown = re.match(r"Unknown command line flag '([\w.]+)'", text)
+    if unknown and unknown.group(1).startswith("config."):
+        return f"--{unknown.group(1)} is not a config field: {CONFIG_HELP}."
+    if unknown:
+        return (
+            f"--{unknown.group(1)} is not a flag: use --config, --workdir, --overwrite, "
+            "--allow_config_change or --debug."
+        )
+    bad_value = re.match(r"flag (--[\w.]+=\S*): (.*)", text)
+    if bad_value:
+        return f"{bad_value.group(1)} has the wrong type ({bad_value.group(2)}): {CONFIG_HELP}."
+    return f"invalid command line ({text}): {CONFIG_HELP}."
+
+
+def parse(argv: list[str]) -> str | None:
+    """Parse flags and load the config; return an error sentence for user mistakes."""
     from ofql_jax.errors import OFQLError
 
-    config = _CONFIG.value
+    try:
+        flags.FLAGS(argv)
+        config = _CONFIG.value
+        if config is not None:
+            config.to_dict()  # a file that failed to load only raises on first use
+    except flags.Error as err:
+        return _flag_error(err, argv)
+    except OFQLError as err:  # e.g. an unknown task name in get_config
+        return str(err)
+    except OSError as err:  # ml_collections reports a missing config file as IOError
+        path = re.search(r"Attempted \[[^\]]*\]: (\S+)", _one_line(err))
+        where = path.group(1) if path else "the --config file"
+        return (
+            f"cannot load the config file {where}: pass an existing one, "
+            "e.g. --config=experiments/d4rl.py."
+        )
+    except AttributeError as err:  # ml_collections: overriding a field that does not exist
+        text = _one_line(err)
+        hint = re.search(r'Did you mean "([\w.]+)" instead of "([\w.]+)"', text)
+        if hint:
+            field, suggestion = hint.group(2), hint.group(1)
+            return f"{field} is not a config field (did you mean {suggestion}?): {CONFIG_HELP}."
+        return f"invalid config override ({text}): {CONFIG_HELP}."
+    except (KeyError, TypeError, ValueError) as err:
+        return f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
     if config is None:
-        print("error: no config given: pass --config=experiments/d4rl.py[:task].", file=sys.stderr)
+        return "no config given: pass --config=experiments/d4rl.py[:task]."
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    argv = list(sys.argv if argv is None else argv)
+    debug = "--debug" in argv
+    logging.set_verbosity(logging.WARNING)
+    problem = parse(argv)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+    from ofql_jax.errors import OFQLError
+    from ofql_jax.train import move_aside, run
+
+    config = _CONFIG.value
     workdir = _WORKDIR.value or os.path.join("runs", config.task)
     try:
-        from ofql_jax.train import run
-
-        results = run(config, workdir)
+        if _OVERWRITE.value:
+            moved = move_aside(workdir)
+            if moved:
+                print(f"Moved the previous run in {workdir} to {moved}.", file=sys.stderr)
+        results = run(config, workdir, allow_config_change=_ALLOW_CONFIG_CHANGE.value)
     except OFQLError as err:
-        if _DEBUG.value:
+        if debug:
             raise
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
-    mean = results.get("mean")
+    mean, rate = results.get("mean"), results.get("updates_per_second")
     summary = f"{mean:.1f} +- {results['std']:.1f}" if mean is not None else "not evaluated"
+    speed = f"{rate:.1f} updates/s" if rate else "no steps left to train"
     print(
         f"{results['task']} ({results['dataset_id']}): final score {summary} over "
-        f"{results['num_seeds']} seeds; {results['updates_per_second']:.1f} updates/s; "
-        f"results in {os.path.join(workdir, 'results.json')}"
+        f"{results['num_seeds']} seeds; {speed}; results in {os.path.join(workdir, 'results.json')}"
     )
     return 0
 
 
-def entry() -> None:
-    logging.set_verbosity(logging.WARNING)
-    app.run(lambda argv: sys.exit(main(argv)))
-
-
 if __name__ == "__main__":
-    entry()
+    sys.exit(main())

@@ -8,6 +8,7 @@ and ``results.json`` between chunks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import time
@@ -170,18 +171,42 @@ def _finite_or_none(values) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in values]
 
 
-class _Experiment:
-    """The host-side state of one run: data, agent, states, outputs. ``run`` drives it."""
+def provenance() -> dict[str, Any]:
+    """Versions, backend and device count, so a result can be tied to what produced it."""
+    from importlib import metadata
 
-    def __init__(self, config: ml_collections.ConfigDict, workdir: Path):
+    packages = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "minari",
+                "gymnasium", "gymnasium-robotics", "mujoco", "numpy")  # fmt: skip
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "versions": versions,
+        "backend": jax.default_backend(),
+        "device_count": jax.device_count(),
+        "devices": [str(d) for d in jax.devices()],
+    }
+
+
+class Experiment:
+    """One run: data on the device, the agent, the stacked seed states and every output.
+
+    ``Experiment(config, workdir).run()`` is what ``python -m ofql_jax.main`` does;
+    between construction and ``run()`` the states may be inspected or changed.
+    """
+
+    def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path,
+                 allow_config_change: bool = False):  # fmt: skip
         check_config(config)
-        self.config, self.workdir = config, workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        config_path = workdir / "config.json"
-        self.ckpt = Checkpointer(workdir / "checkpoints", config.checkpoints_to_keep)
-        latest = self.ckpt.latest_step()
-        if latest is not None and config_path.exists():
-            compare_configs(json.loads(config_path.read_text()), config.to_dict(), workdir)
+        self.config, self.workdir = config, Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config_path = self.workdir / "config.json"
+        if config_path.exists() and not allow_config_change:
+            compare_configs(json.loads(config_path.read_text()), config.to_dict(), self.workdir)
+        self.ckpt = Checkpointer(self.workdir / "checkpoints", config.checkpoints_to_keep)
 
         self.dataset_ids = _dataset_ids(config)
         transitions, info = load_minari(self.dataset_ids, config.reward_tune, config.download)
@@ -191,12 +216,14 @@ class _Experiment:
                 f"({info.num_transitions} transitions): lower --config.batch_size or use a "
                 "larger dataset."
             )
+        self.dataset_hash = transitions_hash(transitions)
         make_agent = AGENTS[config.algorithm]
         self.agent = make_agent(config.agent, info.obs_dim, info.act_dim, config.num_steps)
         self.values = seed_values(config.seed, config.num_seeds)
         self.data = jax.device_put(transitions)
         self.states = init_states(self.agent, self.values)
         self.step, self.evaluations, self.diverged = 0, [], {}
+        latest = self.ckpt.latest_step()
         if latest is not None:
             self.states, meta = self.ckpt.restore(latest, like=self.states)
             self.step, self.evaluations = latest, meta.get("evaluations", [])
@@ -207,7 +234,7 @@ class _Experiment:
         task_ref = get_task(config.task).ref_scores
         use_task_ref = not config.dataset_id or config.normalize_with_task
         self.ref, self.ref_source = reference_scores(info, task_ref, use_task_ref)
-        self.reporter = Reporter(workdir, self.values)
+        self.reporter = Reporter(self.workdir, self.values)
         self.evaluator = (
             Evaluator(self.agent, info, config.num_seeds, config.eval_episodes)
             if config.eval_episodes > 0
@@ -215,53 +242,66 @@ class _Experiment:
         )
         self.trainer = MultiSeedTrainer(self.agent, config.batch_size)
         self.timed_steps, self.timed_seconds = 0, 0.0
+        self.last_rate, self.last_critic_loss = float("nan"), float("nan")
 
     def train_chunk(self) -> None:
         """Run the updates up to the next boundary; record speed, metrics and divergence."""
         num_updates = _next_boundary(self.step, self.config) - self.step
         compiled_before = self.trainer.compile_seconds
         start = time.perf_counter()
-        self.states, metrics = self.trainer(self.states, self.data, num_updates)
+        states, metrics = self.trainer(self.states, self.data, num_updates)
         metrics = jax.device_get(metrics)
         elapsed = time.perf_counter() - start - (self.trainer.compile_seconds - compiled_before)
-        self.step += num_updates
+        self._check_divergence(metrics.pop("finite"), self.step + num_updates)
+        self.states, self.step = states, self.step + num_updates
         self.timed_steps += num_updates
         self.timed_seconds += elapsed
-        self._check_divergence(metrics.pop("finite"))
         rate = num_updates / max(elapsed, 1e-9)
         perf = {
             "perf/updates_per_second": rate,
             "perf/seed_updates_per_second": rate * len(self.values),
         }
         self.reporter.scalars(self.step, {**metrics, **perf})
-        self.last_rate, self.last_critic_loss = rate, float(np.nanmean(metrics["critic/loss"]))
+        losses = metrics["critic/loss"][np.isfinite(metrics["critic/loss"])]
+        self.last_rate = rate
+        self.last_critic_loss = float(losses.mean()) if losses.size else float("nan")
 
-    def _check_divergence(self, finite: np.ndarray) -> None:
+    def _check_divergence(self, finite: np.ndarray, step: int) -> None:
+        """Mark newly non-finite seeds; with halt_on_divergence stop before keeping the chunk."""
         for value, ok in zip(self.values, finite, strict=True):
             if ok or value in self.diverged:
                 continue
-            self.diverged[value] = self.step
-            tqdm.write(
-                f"Seed {value} diverged (non-finite loss or parameters) by step {self.step}; "
-                "it is excluded from the mean."
-            )
             if self.config.halt_on_divergence:
-                self.save()
-                raise OFQLError(
-                    f"Seed {value} diverged by step {self.step} and halt_on_divergence is set: "
-                    "lower the learning rates or eta, or unset --config.halt_on_divergence to "
-                    "keep the other seeds going."
+                last = self.ckpt.latest_step()
+                kept = (
+                    f"the last checkpoint (step {last}) is intact"
+                    if last
+                    else "no checkpoint was written"
                 )
+                raise OFQLError(
+                    f"Seed {value} diverged (non-finite loss or parameters) by step {step} and "
+                    f"halt_on_divergence is set, so the run stopped ({kept}): lower the learning "
+                    "rates or eta, or unset --config.halt_on_divergence to keep the other seeds "
+                    "going."
+                )
+            self.diverged[value] = step
+            tqdm.write(
+                f"Seed {value} diverged (non-finite loss or parameters) by step {step}; "
+                "it is excluded from the mean and from evaluation, the other seeds go on."
+            )
 
     def evaluate(self) -> dict[str, Any]:
-        """Evaluate every seed at the current step with N candidates (and N = 1 if asked)."""
+        """Evaluate every healthy seed with N candidates (and N = 1 if asked); diverged: None."""
         c = self.config
         entry: dict[str, Any] = {"step": self.step}
         variants = [(c.eval_candidates, "")]
         if c.eval_one_step and c.eval_candidates != 1:
             variants.append((1, "_one_step"))
+        healthy = np.array([v not in self.diverged for v in self.values])
         for num_candidates, suffix in variants:
-            returns = self.evaluator.evaluate(self.states, self.values, self.step, num_candidates)
+            returns = self.evaluator.evaluate(
+                self.states, self.values, self.step, num_candidates, healthy
+            )
             scores = normalized_score(returns, self.ref).mean(axis=1)
             entry[f"scores{suffix}"] = _finite_or_none(scores)
             entry[f"returns{suffix}"] = _finite_or_none(returns.mean(axis=1))
@@ -281,11 +321,12 @@ class _Experiment:
         c = self.config
         alive = np.array([v not in self.diverged for v in self.values])
         final = self.evaluations[-1] if self.evaluations else {}
-        rate = self.timed_steps / max(self.timed_seconds, 1e-9)
+        rate = self.timed_steps / self.timed_seconds if self.timed_steps else None
         results: dict[str, Any] = {
             "algorithm": c.algorithm,
             "task": c.task,
             "dataset_id": ",".join(self.dataset_ids),
+            "dataset_sha256": self.dataset_hash,
             "num_seeds": c.num_seeds,
             "seeds": self.values,
             "steps": self.step,
@@ -293,26 +334,60 @@ class _Experiment:
             "eval_candidates": c.eval_candidates,
             "diverged_seeds": {str(k): v for k, v in self.diverged.items()},
             "updates_per_second": rate,
-            "seed_updates_per_second": rate * c.num_seeds,
+            "seed_updates_per_second": rate * c.num_seeds if rate else None,
             "compile_seconds": self.trainer.compile_seconds,
-            "backend": jax.default_backend(),
+            **provenance(),
+            "final_scores": [],
+            "mean": None,
+            "std": None,
         }
         for suffix in ("", "_one_step"):
             if f"scores{suffix}" in final:
                 scores = np.array([np.nan if v is None else v for v in final[f"scores{suffix}"]])
                 mean, std = _mean_std(scores, alive & np.isfinite(scores))
-                results.update(
-                    {
-                        f"final_scores{suffix}": final[f"scores{suffix}"],
-                        f"mean{suffix}": mean,
-                        f"std{suffix}": std,
-                    }
-                )
-        results.setdefault("final_scores", [])
-        results.setdefault("mean", None)
-        results.setdefault("std", None)
+                results[f"final_scores{suffix}"] = final[f"scores{suffix}"]
+                results[f"mean{suffix}"], results[f"std{suffix}"] = mean, std
         results.update(evaluations=self.evaluations, config=c.to_dict())
         return results
+
+    def run(self) -> dict[str, Any]:
+        """Train to ``num_steps`` with evaluation, logging and checkpoints; write results.json.
+
+        SIGTERM or Ctrl-C saves a checkpoint after the current chunk, then raises OFQLError.
+        """
+        c = self.config
+        bar = tqdm(total=c.num_steps, initial=self.step, unit="step", disable=not c.progress,
+                   dynamic_ncols=True)  # fmt: skip
+        try:
+            with _StopRequest() as stop:
+                while self.step < c.num_steps:
+                    self.train_chunk()
+                    bar.update(self.step - bar.n)
+                    bar.set_postfix_str(
+                        f"{self.last_rate:.0f} upd/s, critic {self.last_critic_loss:.3g}"
+                    )
+                    evaluated = any(e["step"] == self.step for e in self.evaluations)
+                    if self.evaluator is not None and self.due(c.eval_every) and not evaluated:
+                        scores = [s for s in self.evaluate()["scores"] if s is not None]
+                        if scores:
+                            tqdm.write(
+                                f"step {self.step}: score {np.mean(scores):.1f} +- "
+                                f"{np.std(scores):.1f} (N={c.eval_candidates}, "
+                                f"{len(scores)} seeds)"
+                            )
+                    if self.due(c.checkpoint_every) or stop.signum is not None:
+                        self.save()
+                    if stop.signum is not None and self.step < c.num_steps:
+                        raise OFQLError(
+                            f"Stopped by {signal.Signals(stop.signum).name} at step {self.step} "
+                            "after saving a checkpoint: re-run the same command to resume."
+                        )
+            results = self.results()
+            write_json_atomic(self.workdir / "results.json", results)
+            return results
+        finally:
+            bar.close()
+            self.close()
 
     def close(self) -> None:
         self.reporter.close()
@@ -320,44 +395,35 @@ class _Experiment:
             self.evaluator.close()
 
 
-def run(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, Any]:
+def run(
+    config: ml_collections.ConfigDict, workdir: str | Path, allow_config_change: bool = False
+) -> dict[str, Any]:
     """Train ``config.num_seeds`` seeds of ``config.algorithm`` and write everything to ``workdir``.
 
-    Resumes from ``<workdir>/checkpoints`` when present (the config must match).
-    SIGTERM or Ctrl-C saves a checkpoint after the current chunk, then raises OFQLError.
-    Returns the results dictionary also written to ``<workdir>/results.json``.
+    Resumes from ``<workdir>/checkpoints`` when present; a workdir whose saved config
+    differs is refused unless ``allow_config_change``. Returns the results dictionary
+    also written to ``<workdir>/results.json``.
     """
-    exp = _Experiment(config, Path(workdir))
-    bar = tqdm(
-        total=config.num_steps,
-        initial=exp.step,
-        unit="step",
-        disable=not config.progress,
-        dynamic_ncols=True,
-    )
-    try:
-        with _StopRequest() as stop:
-            while exp.step < config.num_steps:
-                exp.train_chunk()
-                bar.update(exp.step - bar.n)
-                bar.set_postfix_str(f"{exp.last_rate:.0f} upd/s, critic {exp.last_critic_loss:.3g}")
-                evaluated = any(e["step"] == exp.step for e in exp.evaluations)
-                if exp.evaluator is not None and exp.due(config.eval_every) and not evaluated:
-                    scores = [s for s in exp.evaluate()["scores"] if s is not None]
-                    tqdm.write(
-                        f"step {exp.step}: score {np.mean(scores):.1f} +- {np.std(scores):.1f} "
-                        f"(N={config.eval_candidates}, {len(scores)} seeds)"
-                    )
-                if exp.due(config.checkpoint_every) or stop.signum is not None:
-                    exp.save()
-                if stop.signum is not None and exp.step < config.num_steps:
-                    raise OFQLError(
-                        f"Stopped by {signal.Signals(stop.signum).name} at step {exp.step} after "
-                        "saving a checkpoint: re-run the same command to resume."
-                    )
-        results = exp.results()
-        write_json_atomic(Path(workdir) / "results.json", results)
-        return results
-    finally:
-        bar.close()
-        exp.close()
+    return Experiment(config, workdir, allow_config_change).run()
+
+
+def transitions_hash(transitions: Transitions) -> str:
+    """SHA-256 of the dataset exactly as trained on (after flattening, scaling, reward tune)."""
+    digest = hashlib.sha256()
+    for name in ("observations", "actions", "rewards", "next_observations", "dones"):
+        array = np.ascontiguousarray(getattr(transitions, name))
+        digest.update(f"{name}{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def move_aside(workdir: str | Path) -> Path | None:
+    """Rename an existing, non-empty ``workdir`` to ``<workdir>.old-<n>``; never deletes."""
+    workdir = Path(workdir)
+    if not workdir.exists() or not any(workdir.iterdir()):
+        return None
+    n = 1
+    while (target := workdir.with_name(f"{workdir.name}.old-{n}")).exists():
+        n += 1
+    workdir.rename(target)
+    return target
