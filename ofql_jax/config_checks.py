@@ -144,7 +144,7 @@ def compare_configs(saved: dict[str, Any], current: dict[str, Any], workdir: Pat
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in differing[:4])
         more = f" and {len(differing) - 4} more" if len(differing) > 4 else ""
         raise OFQLError(
-            f"{workdir} holds checkpoints of a run with a different config ({shown}{more}): "
+            f"{workdir} holds a run with a different config ({shown}{more}): "
             "use a new --workdir, re-run with the saved config, pass --allow_config_change to "
             "resume with the new one, or --overwrite to move the old run aside."
         )
