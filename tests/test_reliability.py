@@ -24,7 +24,15 @@ from minari_factory import (
     make_hopper_buffers_dataset,
     make_hopper_dataset,
 )
-from test_train import DATASET, TINY, final_state, leaves_equal, small_config, tiny_agent_config
+from test_train import (  # noqa: F401  (hopper_dataset is a fixture)
+    DATASET,
+    cli_args,
+    final_state,
+    hopper_dataset,
+    leaves_equal,
+    small_config,
+    tiny_agent_config,
+)
 
 from ofql_jax.agents.ofql import make_ofql
 from ofql_jax.checkpointing import Checkpointer
@@ -38,17 +46,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def cli(workdir: Path, *extra: str, dataset: str = DATASET, env=None, timeout=300):
-    args = [
-        sys.executable,
-        "-m",
-        "ofql_jax.main",
-        "--config=experiments/d4rl.py:hopper-medium",
-        f"--config.dataset_id={dataset}",
-        f"--workdir={workdir}",
-        *TINY,
-        *extra,
-    ]
-    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        cli_args(workdir, *extra, dataset=dataset),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def assert_one_clear_line(done: subprocess.CompletedProcess, *words: str) -> str:
@@ -69,14 +74,6 @@ def tree_digest(path: Path) -> str:
         digest.update(str(file.relative_to(path)).encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()
-
-
-@pytest.fixture
-def hopper_dataset(minari_dir):
-    make_hopper_dataset(
-        DATASET, num_steps=400, max_episode_steps=40, ref_scores=(-20.272305, 3234.3)
-    )
-    return minari_dir
 
 
 # --- divergence -------------------------------------------------------------------------------
@@ -307,16 +304,7 @@ def kill_setup(tmp_path_factory):
 def test_sigkill_at_any_moment_then_rerun_is_bit_identical(kill_setup, moment):
     root, env, reference = kill_setup
     workdir = root / moment.replace(" ", "_")
-    args = [
-        sys.executable,
-        "-m",
-        "ofql_jax.main",
-        "--config=experiments/d4rl.py:hopper-medium",
-        f"--config.dataset_id={DATASET}",
-        f"--workdir={workdir}",
-        *TINY,
-        *KILL_ARGS,
-    ]
+    args = cli_args(workdir, *KILL_ARGS)
     proc = subprocess.Popen(
         args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -388,21 +376,15 @@ def test_kill_during_checkpoint_writes_leaves_a_restorable_checkpoint(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_ctrl_c_save_a_checkpoint_and_explain(hopper_dataset, tmp_path, sig):
     workdir = tmp_path / "sig"
-    args = [
-        sys.executable,
-        "-m",
-        "ofql_jax.main",
-        "--config=experiments/d4rl.py:hopper-medium",
-        f"--config.dataset_id={DATASET}",
-        f"--workdir={workdir}",
-        *TINY,
+    args = cli_args(
+        workdir,
         "--config.num_steps=100000",
         "--config.steps_per_call=100",
         "--config.batch_size=64",
         "--config.checkpoint_every=50000",
         "--config.eval_episodes=0",
         "--config.num_seeds=1",
-    ]
+    )
     proc = subprocess.Popen(
         args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

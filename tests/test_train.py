@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -153,34 +152,15 @@ def _with_eta(eta):
     return c
 
 
-def _cli(workdir: Path, *extra: str) -> list[str]:
+def cli_args(workdir: Path, *extra: str, dataset: str = DATASET) -> list[str]:
+    """The CLI command line for the small test dataset and tiny networks."""
     return [
         sys.executable,
         "-m",
         "ofql_jax.main",
         "--config=experiments/d4rl.py:hopper-medium",
-        f"--config.dataset_id={DATASET}",
+        f"--config.dataset_id={dataset}",
         f"--workdir={workdir}",
         *TINY,
         *extra,
     ]
-
-
-def test_cli_missing_dataset_is_one_clear_line(minari_dir, tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ofql_jax.main",
-            "--config=experiments/d4rl.py:hopper-medium",
-            f"--workdir={tmp_path / 'w'}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: ") and "mujoco/hopper/medium-v0" in lines[-1]
-    assert "Traceback" not in done.stderr
