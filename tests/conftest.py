@@ -25,3 +25,19 @@ def minari_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # --- end of data fixtures --------------------------------------------------------------------
+
+
+# --- training fixtures ---------------------------------------------------------------------------
+
+DATASET = "test/hopper/random-v0"  # the small Hopper dataset most training tests use
+
+
+@pytest.fixture
+def hopper_dataset(minari_dir: Path) -> Path:
+    """A 400-step random Hopper-v5 dataset (40-step episodes) with D4RL reference scores."""
+    from minari_factory import make_hopper_dataset
+
+    make_hopper_dataset(
+        DATASET, num_steps=400, max_episode_steps=40, ref_scores=(-20.272305, 3234.3)
+    )
+    return minari_dir

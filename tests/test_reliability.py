@@ -24,11 +24,10 @@ from minari_factory import (
     make_hopper_buffers_dataset,
     make_hopper_dataset,
 )
-from test_train import (  # noqa: F401  (hopper_dataset is a fixture)
+from test_train import (
     DATASET,
     cli_args,
     final_state,
-    hopper_dataset,
     leaves_equal,
     small_config,
     tiny_agent_config,

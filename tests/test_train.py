@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from minari_factory import make_hopper_dataset
+from conftest import DATASET
 
 from ofql_jax.agents.ofql import default_config, make_ofql
 from ofql_jax.checkpointing import Checkpointer
@@ -17,7 +17,7 @@ from ofql_jax.train import MultiSeedTrainer, init_states, run
 from ofql_jax.types import Transitions
 
 REPO = Path(__file__).resolve().parents[1]
-DATASET = "test/hopper/random-v0"
+
 TINY = [
     "--config.agent.hidden_dims=(32,32)",
     "--config.agent.critic_hidden_dims=(32,32)",
@@ -92,14 +92,6 @@ def test_same_seeds_reproduce_bit_for_bit():
     a, _ = MultiSeedTrainer(agent, 32)(init_states(agent, [0, 1]), data, 20)
     b, _ = MultiSeedTrainer(agent, 32)(init_states(agent, [0, 1]), data, 20)
     assert leaves_equal(a, b)
-
-
-@pytest.fixture
-def hopper_dataset(minari_dir):
-    make_hopper_dataset(
-        DATASET, num_steps=400, max_episode_steps=40, ref_scores=(-20.272305, 3234.3)
-    )
-    return minari_dir
 
 
 def small_config(**overrides):
