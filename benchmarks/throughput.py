@@ -115,12 +115,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--updates", type=int, default=200, help="updates per timed call")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per figure")
+    parser.add_argument("--matmul_dtype", default="float32", choices=["float32", "bfloat16"])
     args = parser.parse_args()
 
-    agent = make_ofql(default_config(), OBS_DIM, ACT_DIM)
+    config = default_config()
+    config.matmul_dtype = args.matmul_dtype
+    agent = make_ofql(config, OBS_DIM, ACT_DIM)
     data = _dataset()
     out: dict = {"backend": jax.default_backend(), "devices": len(jax.devices())}
     out["jax_version"] = jax.__version__
+    out["matmul_dtype"] = args.matmul_dtype
 
     seed_updates, compile_s = {}, None
     for num_seeds in args.seeds:

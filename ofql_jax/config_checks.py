@@ -121,6 +121,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         a.critic_hidden_dims,
         "a tuple of positive widths",
     )
+    _require(
+        a.matmul_dtype in ("float32", "bfloat16"),
+        "agent.matmul_dtype",
+        a.matmul_dtype,
+        "float32 or bfloat16",
+    )
     _require(a.num_backup_samples >= 1, "agent.num_backup_samples", a.num_backup_samples, ">= 1")
 
 

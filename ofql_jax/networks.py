@@ -14,8 +14,25 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+
+def mish(x: jax.Array) -> jax.Array:
+    """Mish, ``x tanh(softplus(x))``, with one exp instead of exp, log1p and tanh.
+
+    ``tanh(log(1 + n)) = n (n + 2) / (n (n + 2) + 2)`` with ``n = e^x``; equal to
+    ``jax.nn.mish`` to float32 rounding (tests/test_networks.py) and about 3x cheaper on
+    CPU, where activations of 256-wide layers cost as much as the matmuls.
+
+    Example:
+        >>> round(float(mish(jnp.array(1.0))), 6)
+        0.865098
+    """
+    n = jnp.exp(jnp.minimum(x, 20.0))  # beyond 20, tanh(softplus(x)) is 1 in float32
+    m = n * (n + 2.0)
+    return jnp.where(x > 20.0, x, x * m / (m + 2.0))
+
+
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "mish": jax.nn.mish,
+    "mish": mish,
     "relu": jax.nn.relu,
     "gelu": jax.nn.gelu,
     "silu": jax.nn.silu,
@@ -30,10 +47,15 @@ def _fan_in_uniform(fan_in: int) -> Callable:
 
 
 class Dense(nn.Module):
-    """Dense layer with PyTorch-default (``init_scheme="pytorch"``) or LeCun-normal init."""
+    """Dense layer with PyTorch-default (``init_scheme="pytorch"``) or LeCun-normal init.
+
+    ``matmul_dtype="bfloat16"`` casts the matmul inputs to bf16 and accumulates in float32
+    (parameters, biases and activations stay float32).
+    """
 
     features: int
     init_scheme: str = "pytorch"
+    matmul_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -46,7 +68,11 @@ class Dense(nn.Module):
             raise ValueError(f"unknown init {self.init_scheme!r}; use 'pytorch' or 'lecun'")
         kernel = self.param("kernel", kernel_init, (fan_in, self.features))
         bias = self.param("bias", bias_init, (self.features,))
-        return x @ kernel + bias
+        if self.matmul_dtype == "float32":
+            return x @ kernel + bias
+        dtype = jnp.dtype(self.matmul_dtype)
+        y = jnp.dot(x.astype(dtype), kernel.astype(dtype), preferred_element_type=jnp.float32)
+        return y + bias
 
 
 class MLP(nn.Module):
@@ -56,13 +82,14 @@ class MLP(nn.Module):
     out_dim: int
     activation: str = "mish"
     init_scheme: str = "pytorch"
+    matmul_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         for width in self.hidden_dims:
-            x = act(Dense(width, self.init_scheme)(x))
-        return Dense(self.out_dim, self.init_scheme)(x)
+            x = act(Dense(width, self.init_scheme, self.matmul_dtype)(x))
+        return Dense(self.out_dim, self.init_scheme, self.matmul_dtype)(x)
 
 
 def sinusoidal_embedding(x: jax.Array, dim: int) -> jax.Array:
@@ -120,6 +147,7 @@ class MeanVelocityField(nn.Module):
     time_scale: float = 1.0
     second_time: str = "r"  # "r" | "t_minus_r"
     init_scheme: str = "pytorch"
+    matmul_dtype: str = "float32"  # the trunk's matmuls; the time embeddings stay float32
 
     @nn.compact
     def __call__(self, z: jax.Array, r: jax.Array, t: jax.Array, obs: jax.Array) -> jax.Array:
@@ -144,11 +172,13 @@ class Critic(nn.Module):
     hidden_dims: Sequence[int] = (256, 256, 256)
     activation: str = "mish"
     init_scheme: str = "pytorch"
+    matmul_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, obs: jax.Array, actions: jax.Array) -> jax.Array:
         x = jnp.concatenate([obs, actions], -1)
-        return MLP(self.hidden_dims, 1, self.activation, self.init_scheme)(x)[..., 0]
+        mlp = MLP(self.hidden_dims, 1, self.activation, self.init_scheme, self.matmul_dtype)
+        return mlp(x)[..., 0]
 
 
 class CriticEnsemble(nn.Module):
@@ -166,6 +196,7 @@ class CriticEnsemble(nn.Module):
     hidden_dims: Sequence[int] = (256, 256, 256)
     activation: str = "mish"
     init_scheme: str = "pytorch"
+    matmul_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, obs: jax.Array, actions: jax.Array) -> jax.Array:

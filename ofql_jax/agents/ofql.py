@@ -36,6 +36,7 @@ def default_config() -> ml_collections.ConfigDict:
         1.0  # t, r in [0, 1] are scaled by this before embedding (unknown; >= 100 diverged)
     )
     c.second_time = "r"  # second time input: r (paper) | t_minus_r (MeanFlow's ablation winner)
+    c.matmul_dtype = "float32"  # float32 | bfloat16 (bf16 matmul inputs, f32 accumulation)
     # Optimisation.
     c.actor_lr = 3e-4  # Adam learning rate of the policy (per task)
     c.critic_lr = 3e-4  # Adam learning rate of the critics (always 3e-4 in DQL)
@@ -77,13 +78,16 @@ class Agent(NamedTuple):
     """The pure functions of one algorithm, closed over its static configuration.
 
     ``init(key) -> state``; ``update(state, batch) -> (state, info)``;
-    ``sample_actions(state, obs, key, num_candidates) -> actions``.
+    ``sample_actions(state, obs, key, num_candidates) -> actions``;
+    ``decide(policy_params, critic_params, obs, noise, gumbel=None) -> actions`` (the same
+    selection from caller-supplied randomness, for fast serving, see ``ofql_jax.policy``).
     All are jit- and vmap-compatible (``num_candidates`` must be static).
     """
 
     init: Any
     update: Any
     sample_actions: Any
+    decide: Any
     config: ml_collections.ConfigDict
     obs_dim: int
     act_dim: int
@@ -120,12 +124,14 @@ def make_ofql(
         time_scale=c.time_scale,
         second_time=c.second_time,
         init_scheme=c.init_scheme,
+        matmul_dtype=c.matmul_dtype,
     )
     critics = CriticEnsemble(
         num_heads=2,
         hidden_dims=tuple(c.critic_hidden_dims),
         activation=c.activation,
         init_scheme=c.init_scheme,
+        matmul_dtype=c.matmul_dtype,
     )
     policy_tx = _optimizer(c.actor_lr, c.grad_norm, c.lr_decay, num_steps)
     critic_tx = _optimizer(c.critic_lr, c.grad_norm, c.lr_decay, num_steps)
@@ -261,11 +267,29 @@ def make_ofql(
         """
         k_noise, k_pick = jax.random.split(key)
         if num_candidates == 1:
-            return actions_fn(state.policy_params, obs, k_noise)
-        obs_rep = jnp.repeat(obs[..., None, :], num_candidates, axis=-2)
-        candidates = actions_fn(state.policy_params, obs_rep, k_noise)
-        q = critics.apply(state.target_critic_params, obs_rep, candidates).min(0)
-        idx = jax.random.categorical(k_pick, q, axis=-1)
+            noise = jax.random.normal(k_noise, obs.shape[:-1] + (act_dim,))
+            return decide(state.policy_params, state.target_critic_params, obs, noise)
+        noise = jax.random.normal(k_noise, obs.shape[:-1] + (num_candidates, act_dim))
+        gumbel = jax.random.gumbel(k_pick, obs.shape[:-1] + (num_candidates,))
+        return decide(state.policy_params, state.target_critic_params, obs, noise, gumbel)
+
+    def decide(
+        policy_params: Params,
+        critic_params: Params,
+        obs: jax.Array,
+        noise: jax.Array,
+        gumbel: jax.Array | None = None,
+    ) -> jax.Array:
+        """Actions from given randomness: ``noise [..., act]`` gives one-step actions;
+        ``noise [..., N, act]`` with ``gumbel [..., N]`` picks ``argmax(Q + gumbel)``, which
+        is a draw from ``softmax(Q)`` over the N candidates (Q = min of ``critic_params``).
+        """
+        if gumbel is None:
+            return meanflow.one_step_action(u_fn(policy_params, obs), noise)
+        obs_rep = jnp.broadcast_to(obs[..., None, :], noise.shape[:-1] + obs.shape[-1:])
+        candidates = meanflow.one_step_action(u_fn(policy_params, obs_rep), noise)
+        q = critics.apply(critic_params, obs_rep, candidates).min(0)
+        idx = jnp.argmax(q + gumbel, axis=-1)
         return jnp.take_along_axis(candidates, idx[..., None, None], axis=-2)[..., 0, :]
 
-    return Agent(init, update, sample_actions, config, obs_dim, act_dim)
+    return Agent(init, update, sample_actions, decide, config, obs_dim, act_dim)
