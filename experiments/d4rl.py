@@ -50,6 +50,17 @@ def get_config(task: str | None = None) -> ml_collections.ConfigDict:
     c.eval_candidates = 50  # N: candidate actions scored by the target critics (1: plain one-step)
     c.eval_one_step = True  # also evaluate N = 1 and report it beside N
 
+    # Parallelism and sweeps.
+    c.num_devices = 0  # devices the seed axis is split over (0: all visible, across hosts)
+    c.seeds_per_group = 0  # seeds vmapped together per device (0: 2 on CPU, all elsewhere)
+    c.distributed = False  # multi-host: call jax.distributed.initialize(); process 0 writes
+    c.sweep = ml_collections.ConfigDict()  # comma-separated values; seeds x settings in one program
+    c.sweep.eta = ""  # e.g. "0.01,0.1,0.3"
+    c.sweep.flow_ratio = ""  # e.g. "0,0.5,1"
+    c.sweep.actor_lr = ""  # e.g. "1e-4,3e-4"
+    c.sweep.critic_lr = ""  # e.g. "1e-4,3e-4"
+    c.compilation_cache_dir = "~/.cache/ofql_jax/xla"  # JAX's persistent compile cache ("": off)
+
     # Checkpoints and output.
     c.checkpoint_every = 50_000  # steps between Orbax checkpoints (0: only at the end)
     c.checkpoints_to_keep = 3  # older checkpoints are deleted

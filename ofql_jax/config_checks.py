@@ -12,7 +12,10 @@ from ofql_jax.errors import OFQLError
 from ofql_jax.networks import ACTIVATIONS
 
 # Fields that may change between a run and its resumption without changing its numbers.
-RESUMABLE_CHANGES = ("num_steps", "progress", "checkpoints_to_keep", "download")
+RESUMABLE_CHANGES = (
+    "num_steps", "progress", "checkpoints_to_keep", "download", "compilation_cache_dir",
+    "num_devices", "seeds_per_group", "distributed",
+)  # placement changes numbers only at float32 rounding; see README  # fmt: skip
 
 
 def _require(ok: bool, field: str, value: Any, need: str) -> None:
@@ -27,7 +30,8 @@ RUN_FIELDS: dict[str, type] = {
     "num_steps": int, "batch_size": int, "steps_per_call": int, "eval_every": int,
     "eval_episodes": int, "eval_candidates": int, "eval_one_step": bool,
     "checkpoint_every": int, "checkpoints_to_keep": int, "halt_on_divergence": bool,
-    "progress": bool,
+    "progress": bool, "num_devices": int, "seeds_per_group": int, "distributed": bool,
+    "compilation_cache_dir": str,
 }  # fmt: skip
 
 
@@ -69,6 +73,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     )
     _check_types(config)
     _require(c.seed >= 0, "seed", c.seed, "a non-negative integer")
+    _require(c.num_devices >= 0, "num_devices", c.num_devices, ">= 0 (0: all devices)")
+    _require(c.seeds_per_group >= 0, "seeds_per_group", c.seeds_per_group, ">= 0 (0: auto)")
+    if "sweep" not in c:
+        raise OFQLError("config.sweep is missing: start from experiments/d4rl.py.")
     for field in ("num_seeds", "num_steps", "batch_size", "steps_per_call", "eval_candidates"):
         _require(int(c[field]) >= 1, field, c[field], "a positive integer")
     for field in ("eval_every", "checkpoint_every", "eval_episodes"):

@@ -8,7 +8,7 @@ evaluation does not perturb training and a resumed run evaluates identically.
 
 from __future__ import annotations
 
-import warnings
+import sys
 from collections.abc import Sequence
 
 import gymnasium as gym
@@ -44,10 +44,10 @@ def reference_scores(
         return (float(info.ref_min_score), float(info.ref_max_score)), "dataset"
     if use_task_ref and task_ref is not None:
         return tuple(task_ref), "d4rl_table"
-    warnings.warn(
-        f"Dataset {info.dataset_ids[0]} has no reference scores and is not a known task: "
-        "scores are raw undiscounted returns, not normalised.",
-        stacklevel=2,
+    print(
+        f"Warning: dataset {info.dataset_ids[0]} has no reference scores (and "
+        "--config.normalize_with_task is off): scores are raw undiscounted returns.",
+        file=sys.stderr,
     )
     return None, "raw"
 

@@ -12,43 +12,63 @@ from tensorboardX import SummaryWriter
 
 
 class Reporter:
-    """Writes each metric for every seed (``tb/seed_<v>``) and the mean over seeds (``tb/mean``).
+    """Writes each metric for every member (seed) and the mean of each group of members.
 
-    Same tag in every run, so TensorBoard overlays the seeds and their mean.
+    Runs are ``tb/seed_<v>`` and ``tb/mean`` without a sweep, ``tb/<setting>/seed_<v>``
+    and ``tb/<setting>/mean`` with one. The same tag is used in every run, so
+    TensorBoard overlays seeds and means.
 
     Example:
-        >>> rep = Reporter("/tmp/run", seed_values=[0, 1])  # doctest: +SKIP
+        >>> rep = Reporter("/tmp/run", ["seed_0", "seed_1"], [0, 0], [""])  # doctest: +SKIP
         >>> rep.scalars(1000, {"critic/loss": np.array([0.5, 0.7])})
     """
 
-    def __init__(self, workdir: str | Path, seed_values: list[int]):
+    def __init__(
+        self, workdir: str | Path, runs: list[str], groups: list[int], group_names: list[str]
+    ):
         root = Path(workdir) / "tb"
-        self.seed_writers = [SummaryWriter(str(root / f"seed_{v}")) for v in seed_values]
-        self.mean_writer = SummaryWriter(str(root / "mean"))
+        self.writers = [SummaryWriter(str(root / run)) for run in runs]
+        self.groups = np.asarray(groups)
+        self.mean_writers = [
+            SummaryWriter(str(root / (f"{name}/mean" if name else "mean"))) for name in group_names
+        ]
 
     def scalars(self, step: int, metrics: dict[str, Any]) -> None:
-        """``metrics`` maps tag -> per-seed array ``[num_seeds]`` or a scalar (mean run only)."""
+        """``metrics`` maps tag -> per-member array ``[members]`` or a scalar (mean runs)."""
         for tag, values in metrics.items():
             values = np.asarray(values, np.float64)
             if values.ndim == 0:
-                self.mean_writer.add_scalar(tag, float(values), step)
+                for writer in self.mean_writers:
+                    writer.add_scalar(tag, float(values), step)
                 continue
-            for writer, value in zip(self.seed_writers, values, strict=True):
+            for writer, value in zip(self.writers, values, strict=True):
                 writer.add_scalar(tag, float(value), step)
-            # Diverged seeds carry NaN: the mean curve is over the healthy ones.
-            if np.isfinite(values).any():
-                self.mean_writer.add_scalar(tag, float(np.nanmean(values)), step)
-
-    def text(self, tag: str, text: str) -> None:
-        self.mean_writer.add_text(tag, text, 0)
+            for group, writer in enumerate(self.mean_writers):
+                # Diverged members carry NaN: the mean curve is over the healthy ones.
+                chosen = values[self.groups == group]
+                if np.isfinite(chosen).any():
+                    writer.add_scalar(tag, float(np.nanmean(chosen)), step)
 
     def flush(self) -> None:
-        for writer in [*self.seed_writers, self.mean_writer]:
+        for writer in [*self.writers, *self.mean_writers]:
             writer.flush()
 
     def close(self) -> None:
-        for writer in [*self.seed_writers, self.mean_writer]:
+        for writer in [*self.writers, *self.mean_writers]:
             writer.close()
+
+
+class NullReporter:
+    """Stands in for ``Reporter`` on processes other than 0 in multi-host runs."""
+
+    def scalars(self, step: int, metrics: dict[str, Any]) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:

@@ -8,8 +8,10 @@ and ``results.json`` between chunks.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -20,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from ofql_jax.agents import AGENTS, Agent, AgentState
@@ -28,7 +32,17 @@ from ofql_jax.config_checks import check_config, compare_configs
 from ofql_jax.data import load_minari
 from ofql_jax.errors import OFQLError
 from ofql_jax.evaluation import Evaluator, normalized_score, reference_scores
-from ofql_jax.reporting import Reporter, write_json_atomic
+from ofql_jax.parallel import (
+    SEED_AXIS,
+    check_divisible,
+    grouped_vmap,
+    make_mesh,
+    replicated,
+    resolve_group_size,
+    seed_sharding,
+)
+from ofql_jax.reporting import NullReporter, Reporter, write_json_atomic
+from ofql_jax.sweep import apply_settings, make_members, parse_sweep, setting_name
 from ofql_jax.tasks import get_task
 from ofql_jax.types import Transitions
 
@@ -50,9 +64,13 @@ def seed_keys(values: list[int]) -> jax.Array:
     return jax.vmap(lambda v: jax.random.fold_in(root, v))(jnp.asarray(values, jnp.uint32))
 
 
-def init_states(agent: Agent, values: list[int]) -> AgentState:
-    """Stacked agent states (leading axis = seed), one per seed value."""
-    return jax.jit(jax.vmap(agent.init))(seed_keys(values))
+def init_states(agent: Agent, values: list[int], mesh: Mesh | None = None) -> AgentState:
+    """Stacked agent states (leading axis = seed), one per seed value.
+
+    With a ``mesh`` the seed axis is created already split over its devices.
+    """
+    out_shardings = seed_sharding(mesh) if mesh is not None else None
+    return jax.jit(jax.vmap(agent.init), out_shardings=out_shardings)(seed_keys(values))
 
 
 def _all_finite(tree) -> jax.Array:
@@ -96,19 +114,40 @@ def make_train_chunk(
 
 
 class MultiSeedTrainer:
-    """Compiles (ahead of time, once per chunk length) and runs the vmapped training chunk."""
+    """Compiles (ahead of time, once per chunk length) and runs the training chunk for all seeds.
 
-    def __init__(self, agent: Agent, batch_size: int):
-        self.agent, self.batch_size = agent, batch_size
-        self._compiled: dict[int, Any] = {}
+    Without a ``mesh``: one jitted vmap (seeds grouped by ``seeds_per_group``, see
+    ``ofql_jax.parallel``). With a ``mesh``: the same per device under ``shard_map``,
+    the seed axis split over the devices and the dataset replicated.
+    """
+
+    def __init__(
+        self, agent: Agent, batch_size: int, mesh: Mesh | None = None, seeds_per_group: int = 0
+    ):
+        self.agent, self.batch_size, self.mesh = agent, batch_size, mesh
+        self.seeds_per_group = seeds_per_group
+        self._compiled: dict[tuple, Any] = {}
         self.compile_seconds = 0.0
 
+    def _program(self, num_updates: int, num_members: int):
+        chunk = make_train_chunk(self.agent, self.batch_size, num_updates)
+        devices = 1 if self.mesh is None else self.mesh.size
+        group = resolve_group_size(self.seeds_per_group, num_members // devices)
+        per_device = grouped_vmap(chunk, group)
+        if self.mesh is None:
+            return jax.jit(per_device, donate_argnums=0)
+        spec = P(SEED_AXIS)
+        sharded = jax.shard_map(
+            per_device, mesh=self.mesh, in_specs=(spec, P()), out_specs=(spec, spec)
+        )
+        return jax.jit(sharded, donate_argnums=0)
+
     def __call__(self, states: AgentState, data: Transitions, num_updates: int):
-        cache_key = (num_updates, states.step.shape)
+        num_members = states.step.shape[0]
+        cache_key = (num_updates, num_members, data.size)
         if cache_key not in self._compiled:
             start = time.perf_counter()
-            chunk = make_train_chunk(self.agent, self.batch_size, num_updates)
-            fn = jax.jit(jax.vmap(chunk, in_axes=(0, None)), donate_argnums=0)
+            fn = self._program(num_updates, num_members)
             self._compiled[cache_key] = fn.lower(states, data).compile()
             self.compile_seconds += time.perf_counter() - start
         return self._compiled[cache_key](states, data)
@@ -191,17 +230,38 @@ def provenance() -> dict[str, Any]:
     }
 
 
-class Experiment:
-    """One run: data on the device, the agent, the stacked seed states and every output.
+def fetch(tree):
+    """Device arrays -> host numpy, gathering from every process in multi-host runs."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
 
-    ``Experiment(config, workdir).run()`` is what ``python -m ofql_jax.main`` does;
-    between construction and ``run()`` the states may be inspected or changed.
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def enable_compilation_cache(directory: str) -> None:
+    """JAX's persistent compilation cache: a second run of the same config compiles from disk."""
+    if directory:
+        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory))
+
+
+class Experiment:
+    """One run: data on the device, the agent, the stacked member states and every output.
+
+    Members are seeds, times sweep settings when ``config.sweep`` lists values; their
+    axis is split over ``config.num_devices`` devices. ``Experiment(config,
+    workdir).run()`` is what ``python -m ofql_jax.main`` does; between construction and
+    ``run()`` the states may be inspected or changed.
     """
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path,
                  allow_config_change: bool = False):  # fmt: skip
         check_config(config)
+        if config.distributed:
+            jax.distributed.initialize()  # before any other JAX call; reads the cluster env
+        enable_compilation_cache(config.compilation_cache_dir)
         self.config, self.workdir = config, Path(workdir)
+        self.is_main = jax.process_index() == 0  # only process 0 logs and writes files
         self.workdir.mkdir(parents=True, exist_ok=True)
         config_path = self.workdir / "config.json"
         if config_path.exists() and not allow_config_change:
@@ -219,28 +279,49 @@ class Experiment:
         self.dataset_hash = transitions_hash(transitions)
         make_agent = AGENTS[config.algorithm]
         self.agent = make_agent(config.agent, info.obs_dim, info.act_dim, config.num_steps)
-        self.values = seed_values(config.seed, config.num_seeds)
-        self.data = jax.device_put(transitions)
-        self.states = init_states(self.agent, self.values)
+
+        self.settings = parse_sweep(config.sweep)
+        self.members = make_members(seed_values(config.seed, config.num_seeds), self.settings)
+        self.values = [m.seed for m in self.members]
+        mesh = make_mesh(config.num_devices)
+        check_divisible(len(self.members), mesh)
+        self.mesh = mesh if mesh.size > 1 else None
+        if self.mesh is None:
+            self.data = jax.device_put(transitions)
+        else:
+            self.data = jax.device_put(transitions, replicated(self.mesh))
+        self.states = init_states(self.agent, self.values, self.mesh)
+        self.states = apply_settings(self.states, self.members, self.settings)
         self.step, self.evaluations, self.diverged = 0, [], {}
         latest = self.ckpt.latest_step()
         if latest is not None:
             self.states, meta = self.ckpt.restore(latest, like=self.states)
             self.step, self.evaluations = latest, meta.get("evaluations", [])
-            self.diverged = {int(k): v for k, v in meta.get("diverged", {}).items()}
-            tqdm.write(f"Resuming from {self.ckpt.directory / str(latest)} (step {latest}).")
-        write_json_atomic(config_path, config.to_dict())
+            self.diverged = dict(meta.get("diverged", {}))
+            if self.is_main:
+                tqdm.write(f"Resuming from {self.ckpt.directory / str(latest)} (step {latest}).")
+        if self.is_main:
+            write_json_atomic(config_path, config.to_dict())
 
         task_ref = get_task(config.task).ref_scores
         use_task_ref = not config.dataset_id or config.normalize_with_task
         self.ref, self.ref_source = reference_scores(info, task_ref, use_task_ref)
-        self.reporter = Reporter(self.workdir, self.values)
+        self.group_names = [setting_name(s) for s in self.settings]
+        if self.is_main:
+            runs = [f"{m.label.rsplit('/', 1)[0]}/seed_{m.seed}" if "/" in m.label
+                    else f"seed_{m.seed}" for m in self.members]  # fmt: skip
+            groups = [m.setting for m in self.members]
+            self.reporter = Reporter(self.workdir, runs, groups, self.group_names)
+        else:
+            self.reporter = NullReporter()
         self.evaluator = (
-            Evaluator(self.agent, info, config.num_seeds, config.eval_episodes)
-            if config.eval_episodes > 0
+            Evaluator(self.agent, info, len(self.members), config.eval_episodes)
+            if config.eval_episodes > 0 and self.is_main
             else None
         )
-        self.trainer = MultiSeedTrainer(self.agent, config.batch_size)
+        self.trainer = MultiSeedTrainer(
+            self.agent, config.batch_size, self.mesh, config.seeds_per_group
+        )
         self.timed_steps, self.timed_seconds = 0, 0.0
         self.last_rate, self.last_critic_loss = float("nan"), float("nan")
 
@@ -250,7 +331,7 @@ class Experiment:
         compiled_before = self.trainer.compile_seconds
         start = time.perf_counter()
         states, metrics = self.trainer(self.states, self.data, num_updates)
-        metrics = jax.device_get(metrics)
+        metrics = fetch(metrics)
         elapsed = time.perf_counter() - start - (self.trainer.compile_seconds - compiled_before)
         self._check_divergence(metrics.pop("finite"), self.step + num_updates)
         self.states, self.step = states, self.step + num_updates
@@ -259,7 +340,7 @@ class Experiment:
         rate = num_updates / max(elapsed, 1e-9)
         perf = {
             "perf/updates_per_second": rate,
-            "perf/seed_updates_per_second": rate * len(self.values),
+            "perf/seed_updates_per_second": rate * len(self.members),
         }
         self.reporter.scalars(self.step, {**metrics, **perf})
         losses = metrics["critic/loss"][np.isfinite(metrics["critic/loss"])]
@@ -267,10 +348,11 @@ class Experiment:
         self.last_critic_loss = float(losses.mean()) if losses.size else float("nan")
 
     def _check_divergence(self, finite: np.ndarray, step: int) -> None:
-        """Mark newly non-finite seeds; with halt_on_divergence stop before keeping the chunk."""
-        for value, ok in zip(self.values, finite, strict=True):
-            if ok or value in self.diverged:
+        """Mark newly non-finite members; with halt_on_divergence stop before keeping the chunk."""
+        for member, ok in zip(self.members, finite, strict=True):
+            if ok or member.label in self.diverged:
                 continue
+            name = f"Seed {member.label}" if "/" not in member.label else member.label
             if self.config.halt_on_divergence:
                 last = self.ckpt.latest_step()
                 kept = (
@@ -279,28 +361,30 @@ class Experiment:
                     else "no checkpoint was written"
                 )
                 raise OFQLError(
-                    f"Seed {value} diverged (non-finite loss or parameters) by step {step} and "
+                    f"{name} diverged (non-finite loss or parameters) by step {step} and "
                     f"halt_on_divergence is set, so the run stopped ({kept}): lower the learning "
                     "rates or eta, or unset --config.halt_on_divergence to keep the other seeds "
                     "going."
                 )
-            self.diverged[value] = step
-            tqdm.write(
-                f"Seed {value} diverged (non-finite loss or parameters) by step {step}; "
-                "it is excluded from the mean and from evaluation, the other seeds go on."
-            )
+            self.diverged[member.label] = step
+            if self.is_main:
+                tqdm.write(
+                    f"{name} diverged (non-finite loss or parameters) by step {step}; "
+                    "it is excluded from the mean and from evaluation, the other seeds go on."
+                )
 
     def evaluate(self) -> dict[str, Any]:
-        """Evaluate every healthy seed with N candidates (and N = 1 if asked); diverged: None."""
+        """Evaluate every healthy member with N candidates (and N = 1 if asked); diverged: None."""
         c = self.config
         entry: dict[str, Any] = {"step": self.step}
         variants = [(c.eval_candidates, "")]
         if c.eval_one_step and c.eval_candidates != 1:
             variants.append((1, "_one_step"))
-        healthy = np.array([v not in self.diverged for v in self.values])
+        healthy = np.array([m.label not in self.diverged for m in self.members])
+        states = self.states if jax.process_count() == 1 else fetch(self.states)
         for num_candidates, suffix in variants:
             returns = self.evaluator.evaluate(
-                self.states, self.values, self.step, num_candidates, healthy
+                states, self.values, self.step, num_candidates, healthy
             )
             scores = normalized_score(returns, self.ref).mean(axis=1)
             entry[f"scores{suffix}"] = _finite_or_none(scores)
@@ -317,9 +401,21 @@ class Experiment:
         meta = {"evaluations": self.evaluations, "diverged": self.diverged}
         self.ckpt.save(self.step, self.states, meta)
 
+    def _summaries(self, final: dict[str, Any], members: list[int]) -> dict[str, Any]:
+        out: dict[str, Any] = {"final_scores": [], "mean": None, "std": None}
+        for suffix in ("", "_one_step"):
+            if f"scores{suffix}" not in final:
+                continue
+            picked = [final[f"scores{suffix}"][i] for i in members]
+            scores = np.array([np.nan if v is None else v for v in picked])
+            alive = np.array([self.members[i].label not in self.diverged for i in members])
+            mean, std = _mean_std(scores, alive & np.isfinite(scores))
+            out[f"final_scores{suffix}"] = picked
+            out[f"mean{suffix}"], out[f"std{suffix}"] = mean, std
+        return out
+
     def results(self) -> dict[str, Any]:
         c = self.config
-        alive = np.array([v not in self.diverged for v in self.values])
         final = self.evaluations[-1] if self.evaluations else {}
         rate = self.timed_steps / self.timed_seconds if self.timed_steps else None
         results: dict[str, Any] = {
@@ -328,25 +424,26 @@ class Experiment:
             "dataset_id": ",".join(self.dataset_ids),
             "dataset_sha256": self.dataset_hash,
             "num_seeds": c.num_seeds,
-            "seeds": self.values,
+            "seeds": seed_values(c.seed, c.num_seeds),
             "steps": self.step,
             "score_normalization": self.ref_source,
             "eval_candidates": c.eval_candidates,
-            "diverged_seeds": {str(k): v for k, v in self.diverged.items()},
+            "diverged_seeds": dict(self.diverged),
             "updates_per_second": rate,
-            "seed_updates_per_second": rate * c.num_seeds if rate else None,
+            "seed_updates_per_second": rate * len(self.members) if rate else None,
             "compile_seconds": self.trainer.compile_seconds,
             **provenance(),
-            "final_scores": [],
-            "mean": None,
-            "std": None,
         }
-        for suffix in ("", "_one_step"):
-            if f"scores{suffix}" in final:
-                scores = np.array([np.nan if v is None else v for v in final[f"scores{suffix}"]])
-                mean, std = _mean_std(scores, alive & np.isfinite(scores))
-                results[f"final_scores{suffix}"] = final[f"scores{suffix}"]
-                results[f"mean{suffix}"], results[f"std{suffix}"] = mean, std
+        everyone = list(range(len(self.members)))
+        results.update(self._summaries(final, everyone))
+        if self.settings != [{}]:  # a sweep: one summary per setting, members in order
+            results["mean"] = results["std"] = None  # a mean across settings means nothing
+            results["members"] = [dataclasses.asdict(m) for m in self.members]
+            results["settings"] = []
+            for k, setting in enumerate(self.settings):
+                chosen = [i for i, m in enumerate(self.members) if m.setting == k]
+                summary = {"hparams": setting, "name": setting_name(setting)}
+                results["settings"].append({**summary, **self._summaries(final, chosen)})
         results.update(evaluations=self.evaluations, config=c.to_dict())
         return results
 
@@ -356,8 +453,8 @@ class Experiment:
         SIGTERM or Ctrl-C saves a checkpoint after the current chunk, then raises OFQLError.
         """
         c = self.config
-        bar = tqdm(total=c.num_steps, initial=self.step, unit="step", disable=not c.progress,
-                   dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(total=c.num_steps, initial=self.step, unit="step",
+                   disable=not (c.progress and self.is_main), dynamic_ncols=True)  # fmt: skip
         try:
             with _StopRequest() as stop:
                 while self.step < c.num_steps:
@@ -368,7 +465,7 @@ class Experiment:
                     )
                     evaluated = any(e["step"] == self.step for e in self.evaluations)
                     if self.evaluator is not None and self.due(c.eval_every) and not evaluated:
-                        scores = [s for s in self.evaluate()["scores"] if s is not None]
+                        scores = [x for x in self.evaluate()["scores"] if x is not None]
                         if scores:
                             tqdm.write(
                                 f"step {self.step}: score {np.mean(scores):.1f} +- "
@@ -383,7 +480,8 @@ class Experiment:
                             "after saving a checkpoint: re-run the same command to resume."
                         )
             results = self.results()
-            write_json_atomic(self.workdir / "results.json", results)
+            if self.is_main:
+                write_json_atomic(self.workdir / "results.json", results)
             return results
         finally:
             bar.close()

@@ -104,6 +104,7 @@ def small_config(**overrides):
     c.num_seeds, c.num_steps, c.batch_size = 2, 40, 32
     c.steps_per_call, c.eval_every, c.checkpoint_every = 10, 20, 20
     c.eval_episodes, c.eval_candidates, c.progress = 2, 4, False
+    c.compilation_cache_dir = ""  # in-process tests leave the user's cache alone
     for k, v in overrides.items():
         c[k] = v
     return c

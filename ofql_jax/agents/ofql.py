@@ -93,10 +93,22 @@ class Agent(NamedTuple):
     act_dim: int
 
 
-def _optimizer(lr: float, grad_norm: float, lr_decay: bool, num_steps: int):
-    schedule = optax.cosine_decay_schedule(lr, max(num_steps, 1)) if lr_decay else lr
-    adam = optax.adam(schedule)
+SWEEPABLE = ("eta", "flow_ratio", "actor_lr", "critic_lr")  # hyperparameters held as state leaves
+
+
+def _adam_direction(grad_norm: float):
+    """Adam's update direction (clipped by global norm first); the learning rate is applied
+    by the caller from ``state.hparams``, exactly as ``optax.adam`` scales by ``-lr``."""
+    adam = optax.scale_by_adam()
     return optax.chain(optax.clip_by_global_norm(grad_norm), adam) if grad_norm > 0 else adam
+
+
+def _learning_rate(base: jax.Array, step: jax.Array, decay: bool, num_steps: int) -> jax.Array:
+    """``base``, or with ``decay`` optax's cosine schedule to 0 over ``num_steps``."""
+    if not decay:
+        return base
+    fraction = jnp.minimum(step, num_steps) / max(num_steps, 1)
+    return base * (0.5 * (1.0 + jnp.cos(jnp.pi * fraction)))
 
 
 def make_ofql(
@@ -133,8 +145,11 @@ def make_ofql(
         init_scheme=c.init_scheme,
         matmul_dtype=c.matmul_dtype,
     )
-    policy_tx = _optimizer(c.actor_lr, c.grad_norm, c.lr_decay, num_steps)
-    critic_tx = _optimizer(c.critic_lr, c.grad_norm, c.lr_decay, num_steps)
+    policy_tx = critic_tx = _adam_direction(c.grad_norm)
+
+    def apply_lr(updates, state: AgentState, name: str):
+        lr = _learning_rate(state.hparams[name], state.step, c.lr_decay, num_steps)
+        return jax.tree.map(lambda u: -lr * u, updates)
 
     def u_fn(params, obs):
         return lambda z, r, t: policy.apply(params, z, r, t, obs)
@@ -157,10 +172,7 @@ def make_ofql(
             target_critic_params=critic_params,
             policy_opt_state=policy_tx.init(policy_params),
             critic_opt_state=critic_tx.init(critic_params),
-            hparams={
-                "eta": jnp.asarray(c.eta, jnp.float32),
-                "flow_ratio": jnp.asarray(c.flow_ratio, jnp.float32),
-            },
+            hparams={name: jnp.asarray(c[name], jnp.float32) for name in SWEEPABLE},
         )
 
     def update(state: AgentState, batch: Transitions) -> tuple[AgentState, dict[str, jax.Array]]:
@@ -188,6 +200,7 @@ def make_ofql(
             state.critic_params
         )
         critic_updates, critic_opt_state = critic_tx.update(critic_grads, state.critic_opt_state)
+        critic_updates = apply_lr(critic_updates, state, "critic_lr")
         critic_params = optax.apply_updates(state.critic_params, critic_updates)
 
         # Actor: flow BC + eta * |Q|-normalised Q term on the freshly updated critic.
@@ -224,6 +237,7 @@ def make_ofql(
             state.policy_params
         )
         policy_updates, policy_opt_state = policy_tx.update(policy_grads, state.policy_opt_state)
+        policy_updates = apply_lr(policy_updates, state, "actor_lr")
         policy_params = optax.apply_updates(state.policy_params, policy_updates)
 
         # Target policy: copy before ema_start, then EMA every ema_every steps. The weight
