@@ -1,9 +1,11 @@
 """Throughput of ofql-jax on the current backend, at the paper's sizes and HalfCheetah shapes.
 
 Measures (each repeated, median and spread reported):
-  * training updates/s for 1 seed, and seed-updates/s for 1, 4 and 16 vmapped seeds
-    (one jitted vmap of a lax.scan of K updates, batches sampled on the device);
-  * decisions/s for one state: the one-step policy (N = 1) and DQL selection (N = 50);
+  * training updates/s for 1 seed, and seed-updates/s for 1, 4 and 16 seeds in one
+    program (a jitted lax.scan of K updates, batches sampled on the device; seeds vmapped
+    in groups of ``--seeds_per_group``, 0 = the backend default, 2 on CPU);
+  * decisions/s for one state through ``ofql_jax.policy.Policy``: the one-step policy
+    (N = 1) and DQL selection (N = 50);
   * actions/s for a batch of 1,024 states (N = 1);
   * compile time of the training chunk;
   * FLOPs per update (XLA cost analysis), the achieved GFLOP/s, and the GFLOP/s of a
@@ -27,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ofql_jax.agents.ofql import default_config, make_ofql
+from ofql_jax.policy import Policy
 from ofql_jax.train import MultiSeedTrainer, init_states
 from ofql_jax.types import Transitions
 
@@ -53,9 +56,9 @@ def _dataset(n: int = 100_000) -> Transitions:
     )
 
 
-def bench_training(agent, data, num_seeds: int, updates: int, repeats: int):
+def bench_training(agent, data, num_seeds: int, updates: int, repeats: int, group: int = 0):
     """Updates/s of the whole program (all seeds step together) and the chunk compile time."""
-    trainer = MultiSeedTrainer(agent, BATCH)
+    trainer = MultiSeedTrainer(agent, BATCH, seeds_per_group=group)
     states = init_states(agent, list(range(num_seeds)))
     states, _ = trainer(states, data, updates)  # compile + warm-up
     jax.block_until_ready(states)
@@ -69,16 +72,16 @@ def bench_training(agent, data, num_seeds: int, updates: int, repeats: int):
 
 
 def bench_decisions(agent, state, num_states: int, num_candidates: int, calls: int, repeats: int):
-    """Actions/s of jitted ``sample_actions`` calls on ``num_states`` states (host round trip)."""
-    policy = jax.jit(agent.sample_actions, static_argnums=3)
+    """Actions/s of ``ofql_jax.policy.Policy`` (one compiled call per decision, host noise)."""
+    policy = Policy(agent, state, num_candidates, seed=0)
     obs = np.random.default_rng(0).normal(size=(num_states, OBS_DIM)).astype(np.float32)
-    key = jax.random.key(0)
-    np.asarray(policy(state, obs, key, num_candidates))  # compile
+    obs = obs[0] if num_states == 1 else obs
+    policy(obs)  # compile
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
-        for i in range(calls):
-            np.asarray(policy(state, obs, jax.random.fold_in(key, i), num_candidates))
+        for _ in range(calls):
+            policy(obs)
         rates.append(calls * num_states / (time.perf_counter() - start))
     return rates
 
@@ -116,6 +119,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=200, help="updates per timed call")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per figure")
     parser.add_argument("--matmul_dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--seeds_per_group", type=int, default=0, help="0: backend default")
     args = parser.parse_args()
 
     config = default_config()
@@ -125,11 +129,14 @@ def main() -> None:
     out: dict = {"backend": jax.default_backend(), "devices": len(jax.devices())}
     out["jax_version"] = jax.__version__
     out["matmul_dtype"] = args.matmul_dtype
+    out["seeds_per_group"] = args.seeds_per_group
 
     seed_updates, compile_s = {}, None
     for num_seeds in args.seeds:
         updates = max(args.updates // num_seeds, 20)
-        rates, compile_seconds = bench_training(agent, data, num_seeds, updates, args.repeats)
+        rates, compile_seconds = bench_training(
+            agent, data, num_seeds, updates, args.repeats, args.seeds_per_group
+        )
         seed_updates[str(num_seeds)] = _stats([r * num_seeds for r in rates])
         print(
             f"{num_seeds:>3} seeds: {statistics.median(rates):8.1f} updates/s, "

@@ -161,9 +161,15 @@ class MeanVelocityField(nn.Module):
             self.time_dim, self.time_scale, self.activation, self.init_scheme, name=name
         )
         x = jnp.concatenate([z, embed("t_embedding")(t), embed("r_embedding")(second), obs], -1)
-        return MLP(
-            self.hidden_dims, self.action_dim, self.activation, self.init_scheme, name="mlp"
-        )(x)
+        mlp = MLP(
+            self.hidden_dims,
+            self.action_dim,
+            self.activation,
+            self.init_scheme,
+            self.matmul_dtype,
+            name="mlp",
+        )
+        return mlp(x)
 
 
 class Critic(nn.Module):
@@ -208,6 +214,7 @@ class CriticEnsemble(nn.Module):
             out_axes=0,
             axis_size=self.num_heads,
         )
-        return heads(self.hidden_dims, self.activation, self.init_scheme, name="heads")(
-            obs, actions
+        critic = heads(
+            self.hidden_dims, self.activation, self.init_scheme, self.matmul_dtype, name="heads"
         )
+        return critic(obs, actions)

@@ -85,7 +85,7 @@ def poison_seed(states, index):
 
 
 def test_a_diverged_seed_is_isolated_and_reported(hopper_dataset, tmp_path):
-    config = small_config(num_seeds=3, eval_episodes=2)
+    config = small_config(num_seeds=3, eval_episodes=1)
     healthy = Experiment(config, tmp_path / "healthy").run()
     exp = Experiment(config, tmp_path / "poisoned")
     exp.states = poison_seed(exp.states, 1)

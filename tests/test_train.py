@@ -89,8 +89,9 @@ def test_seed_i_of_an_n_seed_run_equals_a_one_seed_run():
 def test_same_seeds_reproduce_bit_for_bit():
     data = random_dataset()
     agent = make_ofql(tiny_agent_config(), 5, 2)
-    a, _ = MultiSeedTrainer(agent, 32)(init_states(agent, [0, 1]), data, 20)
-    b, _ = MultiSeedTrainer(agent, 32)(init_states(agent, [0, 1]), data, 20)
+    trainer = MultiSeedTrainer(agent, 32)  # separate processes: tests/test_reliability.py
+    a, _ = trainer(init_states(agent, [0, 1]), data, 20)
+    b, _ = trainer(init_states(agent, [0, 1]), data, 20)
     assert leaves_equal(a, b)
 
 
