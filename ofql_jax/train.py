@@ -373,15 +373,21 @@ class Experiment:
                     "it is excluded from the mean and from evaluation, the other seeds go on."
                 )
 
-    def evaluate(self) -> dict[str, Any]:
-        """Evaluate every healthy member with N candidates (and N = 1 if asked); diverged: None."""
+    def evaluate(self) -> dict[str, Any] | None:
+        """Evaluate every healthy member with N candidates (and N = 1 if asked); diverged: None.
+
+        Called on every process (multi-host runs gather the states); only process 0 runs
+        the episodes and returns the entry, the others return None.
+        """
         c = self.config
+        states = self.states if jax.process_count() == 1 else fetch(self.states)
+        if self.evaluator is None:
+            return None
         entry: dict[str, Any] = {"step": self.step}
         variants = [(c.eval_candidates, "")]
         if c.eval_one_step and c.eval_candidates != 1:
             variants.append((1, "_one_step"))
         healthy = np.array([m.label not in self.diverged for m in self.members])
-        states = self.states if jax.process_count() == 1 else fetch(self.states)
         for num_candidates, suffix in variants:
             returns = self.evaluator.evaluate(
                 states, self.values, self.step, num_candidates, healthy
@@ -463,9 +469,11 @@ class Experiment:
                     bar.set_postfix_str(
                         f"{self.last_rate:.0f} upd/s, critic {self.last_critic_loss:.3g}"
                     )
-                    evaluated = any(e["step"] == self.step for e in self.evaluations)
-                    if self.evaluator is not None and self.due(c.eval_every) and not evaluated:
-                        scores = [x for x in self.evaluate()["scores"] if x is not None]
+                    # Evaluation at a step precedes its checkpoint, so a resumed run never
+                    # repeats one, and every process reaches the same decision.
+                    entry = self.evaluate() if c.eval_episodes and self.due(c.eval_every) else None
+                    if entry is not None:
+                        scores = [x for x in entry["scores"] if x is not None]
                         if scores:
                             tqdm.write(
                                 f"step {self.step}: score {np.mean(scores):.1f} +- "
