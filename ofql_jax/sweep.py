@@ -35,6 +35,11 @@ class Member:
     seed: int  # seed value (init, batches and evaluation episodes)
     setting: int  # index into the settings list
 
+    @property
+    def run_name(self) -> str:
+        """TensorBoard run directory: ``seed_3`` or ``eta=0.1/seed_3``."""
+        return self.label if "/" in self.label else f"seed_{self.seed}"
+
 
 def parse_sweep(sweep: Mapping[str, str]) -> list[dict[str, float]]:
     """The cartesian product of the comma-separated values given; ``[{}]`` without a sweep."""

@@ -1,9 +1,10 @@
-"""Multi-seed training: one jitted ``vmap`` over seeds of a ``lax.scan`` over K updates.
+"""Multi-seed training: one jitted program runs a ``lax.scan`` of K updates for every seed.
 
-``make_train_chunk`` is the pure building block (importable); ``run`` is the
-whole experiment behind ``python -m ofql_jax.main``: data on the device once,
-chunks of K updates per host call, evaluation, TensorBoard, Orbax checkpoints
-and ``results.json`` between chunks.
+``make_train_chunk`` is the pure building block (importable); ``MultiSeedTrainer`` vmaps
+it over seeds (in groups, split over devices, see ``ofql_jax.parallel``); ``run`` is the
+whole experiment behind ``python -m ofql_jax.main``: data on the device once, chunks of
+K updates per host call, evaluation, TensorBoard, Orbax checkpoints and ``results.json``
+between chunks.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def seed_values(first_seed: int, num_seeds: int) -> list[int]:
     """Seed values of a run: ``first_seed, first_seed + 1, ...``.
 
     Seed value ``v`` always gets the key ``fold_in(key(0), v)``, so seed ``i`` of an
-    N-seed run with ``--config.seed=s`` equals a 1-seed run with ``--config.seed=s+i``.
+    N-seed run with ``--config.seed=s`` equals a 1-seed run with ``--config.seed=s+i``
+    (the same random streams; parameters agree to float32 rounding).
     """
     return [first_seed + i for i in range(num_seeds)]
 
@@ -308,8 +310,7 @@ class Experiment:
         self.ref, self.ref_source = reference_scores(info, task_ref, use_task_ref)
         self.group_names = [setting_name(s) for s in self.settings]
         if self.is_main:
-            runs = [f"{m.label.rsplit('/', 1)[0]}/seed_{m.seed}" if "/" in m.label
-                    else f"seed_{m.seed}" for m in self.members]  # fmt: skip
+            runs = [m.run_name for m in self.members]
             groups = [m.setting for m in self.members]
             self.reporter = Reporter(self.workdir, runs, groups, self.group_names)
         else:
