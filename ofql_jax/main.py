@@ -40,7 +40,7 @@ def _one_line(text: object) -> str:
     return re.sub(r"\s+", " ", str(text).replace("\\n", " ")).strip()
 
 
-def _flag_error(err: Exception, argv: list[str]) -> str:
+def _flag_error(err: Exception) -> str:
     """One sentence for a command line that absl rejected."""
     text = _one_line(err)
     unknown = re.match(r"Unknown command line flag '([\w.]+)'", text)
@@ -67,7 +67,7 @@ def parse(argv: list[str]) -> str | None:
         if config is not None:
             config.to_dict()  # a file that failed to load only raises on first use
     except flags.Error as err:
-        return _flag_error(err, argv)
+        return _flag_error(err)
     except OFQLError as err:  # e.g. an unknown task name in get_config
         return str(err)
     except OSError as err:  # ml_collections reports a missing config file as IOError
