@@ -23,7 +23,12 @@ def get_config(task: str | None = None) -> ml_collections.ConfigDict:
     # What to train on.
     c.task = task_spec.name  # the paper's task name (see ofql_jax/tasks.py)
     c.dataset_id = ""  # any Minari id(s), comma-separated to concatenate; "" = the task's
+    c.data_source = "auto"  # official | replica (ofql/<env>/<level>-v0, built offline) | auto
     c.download = True  # fetch missing official datasets from the Minari server if reachable
+    c.replica_steps = 1_000_000  # transitions per level when a replica is built (D4RL: 1M)
+    c.replica_seed = 0  # seed of the replica's actions and resets
+    c.replica_envs = 16  # envs stepped together (one policy call per step) when building
+    c.behavior_dir = "~/.cache/ofql_jax/behavior"  # SAC re-runs that rebuild medium-replay
     c.reward_tune = task_spec.reward_tune  # none | antmaze ((r - 0.5) * 4)
     c.normalize_with_task = (
         False  # with dataset_id set and no metadata refs, use the task's D4RL refs

@@ -14,7 +14,8 @@ from ofql_jax.networks import ACTIVATIONS
 # Fields that may change between a run and its resumption without changing its numbers.
 RESUMABLE_CHANGES = (
     "num_steps", "progress", "checkpoints_to_keep", "download", "compilation_cache_dir",
-    "num_devices", "seeds_per_group", "distributed",
+    "num_devices", "seeds_per_group", "distributed", "data_source", "replica_envs",
+    "behavior_dir",
 )  # placement changes numbers only at float32 rounding; see README  # fmt: skip
 
 
@@ -31,7 +32,8 @@ RUN_FIELDS: dict[str, type] = {
     "eval_episodes": int, "eval_candidates": int, "eval_one_step": bool,
     "checkpoint_every": int, "checkpoints_to_keep": int, "halt_on_divergence": bool,
     "progress": bool, "num_devices": int, "seeds_per_group": int, "distributed": bool,
-    "compilation_cache_dir": str,
+    "compilation_cache_dir": str, "data_source": str, "replica_steps": int,
+    "replica_seed": int, "replica_envs": int, "behavior_dir": str,
 }  # fmt: skip
 
 
@@ -82,6 +84,15 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     for field in ("eval_every", "checkpoint_every", "eval_episodes"):
         _require(int(c[field]) >= 0, field, c[field], "a non-negative integer (0 disables)")
     _require(int(c.checkpoints_to_keep) >= 1, "checkpoints_to_keep", c.checkpoints_to_keep, ">= 1")
+    _require(
+        c.data_source in ("auto", "official", "replica"),
+        "data_source",
+        c.data_source,
+        "auto, official or replica",
+    )
+    for field in ("replica_steps", "replica_envs"):
+        _require(int(c[field]) >= 1, field, c[field], "a positive integer")
+    _require(c.replica_seed >= 0, "replica_seed", c.replica_seed, "a non-negative integer")
     _require(c.reward_tune in ("none", "antmaze"), "reward_tune", c.reward_tune, "none or antmaze")
     _require(0.0 <= a.flow_ratio <= 1.0, "agent.flow_ratio", a.flow_ratio, "in [0, 1]")
     _require(0.0 <= a.discount <= 1.0, "agent.discount", a.discount, "in [0, 1]")

@@ -52,6 +52,28 @@ def reference_scores(
     return None, "raw"
 
 
+# Evaluation-time env kwargs that restore D4RL's episode semantics where a Minari dataset's
+# recorded env differs. Minari's D4RL kitchen datasets were collected, and record their (only)
+# env spec, with remove_task_when_completed=False and terminate_on_tasks_completed=False, so a
+# finished subtask would pay 1 again on every later step (returns up to 4 x 280). D4RL's kitchen,
+# and FrankaKitchen-v1's own defaults, pay each subtask once and end the episode when all are
+# done: the returns of 0..4 that the (0, 4) reference scores assume.
+EVAL_ENV_OVERRIDES: dict[str, dict[str, object]] = {
+    "FrankaKitchen": dict(remove_task_when_completed=True, terminate_on_tasks_completed=True),
+}
+
+
+def eval_env_kwargs(info: DatasetInfo) -> dict[str, object]:
+    """The kwargs ``Evaluator`` passes to ``info.make_env`` (see ``EVAL_ENV_OVERRIDES``).
+
+    Example:
+        >>> eval_env_kwargs(kitchen_info)  # doctest: +SKIP
+        {'remove_task_when_completed': True, 'terminate_on_tasks_completed': True}
+    """
+    spec = info.env_spec
+    return dict(EVAL_ENV_OVERRIDES.get(spec.name, {})) if spec is not None else {}
+
+
 def _env_seed(seed_value: int, step: int, episode: int) -> int:
     return int(np.random.SeedSequence([seed_value, step, episode]).generate_state(1)[0])
 
@@ -59,7 +81,8 @@ def _env_seed(seed_value: int, step: int, episode: int) -> int:
 class Evaluator:
     """Runs ``num_episodes`` episodes per seed for a stacked (vmapped) agent state.
 
-    Environments are built once and reused. ``evaluate`` returns undiscounted
+    Environments are built once and reused, from the dataset's env spec with
+    ``eval_env_kwargs`` (D4RL's kitchen semantics). ``evaluate`` returns undiscounted
     returns of shape ``[num_seeds, num_episodes]``.
 
     Example:
@@ -70,7 +93,10 @@ class Evaluator:
     def __init__(self, agent: Agent, info: DatasetInfo, num_seeds: int, num_episodes: int):
         self.agent, self.info = agent, info
         self.num_seeds, self.num_episodes = num_seeds, num_episodes
-        self.envs: list[gym.Env] = [info.make_env() for _ in range(num_seeds * num_episodes)]
+        kwargs = eval_env_kwargs(info)
+        self.envs: list[gym.Env] = [
+            info.make_env(**kwargs) for _ in range(num_seeds * num_episodes)
+        ]
         self._policies: dict[int, object] = {}
 
     def _policy(self, num_candidates: int):

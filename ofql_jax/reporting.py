@@ -49,6 +49,11 @@ class Reporter:
                 if np.isfinite(chosen).any():
                     writer.add_scalar(tag, float(np.nanmean(chosen)), step)
 
+    def text(self, tag: str, text: str) -> None:
+        """A note (e.g. which data the run uses) in every run, at step 0."""
+        for writer in [*self.writers, *self.mean_writers]:
+            writer.add_text(tag, text, 0)
+
     def flush(self) -> None:
         for writer in [*self.writers, *self.mean_writers]:
             writer.flush()
@@ -62,6 +67,9 @@ class NullReporter:
     """Stands in for ``Reporter`` on processes other than 0 in multi-host runs."""
 
     def scalars(self, step: int, metrics: dict[str, Any]) -> None:
+        pass
+
+    def text(self, tag: str, text: str) -> None:
         pass
 
     def flush(self) -> None:

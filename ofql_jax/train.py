@@ -31,6 +31,7 @@ from ofql_jax.agents import AGENTS, Agent, AgentState
 from ofql_jax.checkpointing import Checkpointer
 from ofql_jax.config_checks import check_config, compare_configs
 from ofql_jax.data import load_minari
+from ofql_jax.data.sources import choose_data, prepare_data
 from ofql_jax.errors import OFQLError
 from ofql_jax.evaluation import Evaluator, normalized_score, reference_scores
 from ofql_jax.parallel import (
@@ -167,18 +168,6 @@ def _next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
     return min(candidates)
 
 
-def _dataset_ids(config: ml_collections.ConfigDict) -> tuple[str, ...]:
-    if config.dataset_id:
-        return tuple(s.strip() for s in config.dataset_id.split(",") if s.strip())
-    task = get_task(config.task)
-    if not task.dataset_ids:
-        raise OFQLError(
-            f"Task {config.task!r} has no official Minari dataset (Minari hosts no medium-replay): "
-            "set --config.dataset_id to a local Minari dataset id."
-        )
-    return task.dataset_ids
-
-
 class _StopRequest:
     """Turns SIGTERM / Ctrl-C into a flag checked between chunks (then checkpoint and exit)."""
 
@@ -270,7 +259,11 @@ class Experiment:
             compare_configs(json.loads(config_path.read_text()), config.to_dict(), self.workdir)
         self.ckpt = Checkpointer(self.workdir / "checkpoints", config.checkpoints_to_keep)
 
-        self.dataset_ids = _dataset_ids(config)
+        self.data_choice = choose_data(config, self.workdir if self.is_main else None)
+        if self.is_main:
+            tqdm.write(self.data_choice.describe())
+        prepare_data(self.data_choice, config)
+        self.dataset_ids = self.data_choice.dataset_ids
         transitions, info = load_minari(self.dataset_ids, config.reward_tune, config.download)
         if config.batch_size > info.num_transitions:
             raise OFQLError(
@@ -313,6 +306,7 @@ class Experiment:
             runs = [m.run_name for m in self.members]
             groups = [m.setting for m in self.members]
             self.reporter = Reporter(self.workdir, runs, groups, self.group_names)
+            self.reporter.text("data/source", self.data_choice.describe())
         else:
             self.reporter = NullReporter()
         self.evaluator = (
@@ -429,6 +423,8 @@ class Experiment:
             "algorithm": c.algorithm,
             "task": c.task,
             "dataset_id": ",".join(self.dataset_ids),
+            "data_source": self.data_choice.source,
+            "data_source_reason": self.data_choice.reason,
             "dataset_sha256": self.dataset_hash,
             "num_seeds": c.num_seeds,
             "seeds": seed_values(c.seed, c.num_seeds),

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -195,3 +196,129 @@ def make_hopper_buffers_dataset(
             dataset_id, buffers, env="Hopper-v5", eval_env="Hopper-v5", **_METADATA
         )
     return dataset, raw
+
+
+# --- D4RL-like AntMaze and Kitchen (tests/test_domains.py) -----------------------------------
+
+# Gymnasium-Robotics map cells: 1 wall, 0 free, "r" reset cell, "g" goal cell.
+# Minari's D4RL AntMaze umaze datasets were collected on this map (goal top left, start bottom
+# left) and record an evaluation env on the mirrored one (minari-dataset-generation-scripts,
+# scripts/D4RL/antmaze/create_antmaze_dataset.py).
+D4RL_UMAZE_MAP = [
+    [1, 1, 1, 1, 1],
+    [1, "g", 0, 0, 1],
+    [1, 1, 1, 0, 1],
+    [1, "r", 0, 0, 1],
+    [1, 1, 1, 1, 1],
+]
+D4RL_UMAZE_EVAL_MAP = [
+    [1, 1, 1, 1, 1],
+    [1, 0, 0, "r", 1],
+    [1, 0, 1, 1, 1],
+    [1, 0, 0, "g", 1],
+    [1, 1, 1, 1, 1],
+]
+UMAZE_GOAL_CELL = (1, 1)  # the "g" cell of D4RL_UMAZE_MAP
+
+# D4RL's kitchen-complete / kitchen-partial target subtasks (kitchen-mixed swaps the slide
+# cabinet for the bottom burner).
+KITCHEN_COMPLETE_TASKS = ["microwave", "kettle", "light switch", "slide cabinet"]
+MICROWAVE_QPOS = 22  # the microwave door's hinge in FrankaKitchen-v1's qpos
+MICROWAVE_GOAL = -0.75  # its goal angle (gymnasium_robotics OBS_ELEMENT_GOALS["microwave"])
+
+
+def make_d4rl_antmaze_dataset(
+    dataset_id: str = "test/antmaze/umaze-d4rl-v0",
+    num_steps: int = 200,
+    max_episode_steps: int = 25,
+    eval_max_episode_steps: int = 10,
+    seed: int = 0,
+) -> minari.MinariDataset:
+    """Random-action AntMaze_UMaze-v5 with Minari's D4RL settings: sparse reward,
+    ``continuing_task=True``, ``reset_target=False``, the D4RL umaze map, and a recorded eval env
+    on the eval map (``eval_max_episode_steps`` long, so evaluation stays short).
+
+    Even episodes start in the goal cell (``reset(options={"reset_cell": ...})``), so the sparse
+    rewards are a mix of 0 and 1; odd ones at the map's reset cell. No reference scores are
+    stored. Written with ``minari.DataCollector`` directly because of the reset options.
+    """
+    register_robotics()
+    env = gym.make(
+        "AntMaze_UMaze-v5",
+        maze_map=D4RL_UMAZE_MAP,
+        continuing_task=True,
+        reset_target=False,
+        reward_type="sparse",
+        max_episode_steps=max_episode_steps,
+    )
+    eval_spec = dataclasses.replace(
+        env.spec,
+        max_episode_steps=eval_max_episode_steps,
+        kwargs={**env.spec.kwargs, "maze_map": D4RL_UMAZE_EVAL_MAP},
+    )
+    collector = minari.DataCollector(env)
+    rng = np.random.default_rng(seed)
+
+    def reset(episode: int) -> None:
+        at_goal = {"reset_cell": np.array(UMAZE_GOAL_CELL)} if episode % 2 == 0 else None
+        collector.reset(seed=seed + episode, options=at_goal)
+
+    episode = 0
+    reset(episode)
+    for _ in range(num_steps):
+        _, _, terminated, truncated, _ = collector.step(random_action(collector, rng))
+        if terminated or truncated:
+            episode += 1
+            reset(episode)
+    with _quiet():
+        dataset = collector.create_dataset(dataset_id, eval_env=eval_spec, **_METADATA)
+    collector.close()
+    return dataset
+
+
+class _MicrowaveOpener:
+    """Random actions; at step ``open_at`` of every ``episode_steps``-step episode the microwave
+    door is set to its goal angle (a scripted stand-in for a demonstration that opens it), so the
+    kitchen reward is 1 from then on (tasks are not removed when completed, as in Minari's data).
+    """
+
+    def __init__(self, episode_steps: int, open_at: int):
+        self.episode_steps, self.open_at, self.calls = episode_steps, open_at, 0
+
+    def __call__(self, env: gym.Env, rng: np.random.Generator) -> np.ndarray:
+        if self.calls % self.episode_steps == self.open_at:
+            data = env.unwrapped.data
+            data.qpos[MICROWAVE_QPOS] = MICROWAVE_GOAL
+            data.qvel[MICROWAVE_QPOS] = 0.0  # only 1-dof joints precede it: same index in qvel
+        self.calls += 1
+        return random_action(env, rng)
+
+
+def make_kitchen_dataset(
+    dataset_id: str = "test/kitchen/complete-v0",
+    num_steps: int = 60,
+    max_episode_steps: int = 15,
+    open_microwave_at: int = 5,
+    seed: int = 0,
+) -> minari.MinariDataset:
+    """FrankaKitchen-v1 with D4RL kitchen-complete's tasks, made as Minari's D4RL kitchen
+    datasets were (``remove_task_when_completed=False``, ``terminate_on_tasks_completed=False``,
+    no eval env recorded, so evaluation uses this env and its short ``max_episode_steps``).
+
+    Actions are random; the microwave door is opened by script mid-episode (``_MicrowaveOpener``)
+    so rewards are not all zero. No reference scores are stored.
+    """
+    register_robotics()
+    return collect_dataset(
+        dataset_id,
+        "FrankaKitchen-v1",
+        num_steps,
+        max_episode_steps,
+        seed,
+        env_kwargs=dict(
+            tasks_to_complete=KITCHEN_COMPLETE_TASKS,
+            remove_task_when_completed=False,
+            terminate_on_tasks_completed=False,
+        ),
+        action_fn=_MicrowaveOpener(max_episode_steps, open_microwave_at),
+    )

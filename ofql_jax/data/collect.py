@@ -12,8 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 import warnings
 from collections.abc import Callable
@@ -24,6 +22,7 @@ import minari
 import numpy as np
 from tqdm.auto import tqdm
 
+from ofql_jax.data import robotics_compat
 from ofql_jax.data.minari_data import is_local
 from ofql_jax.errors import OFQLError
 from ofql_jax.tasks import D4RL_REF_SCORES
@@ -47,10 +46,11 @@ def random_action(env: gym.Env, rng: np.random.Generator) -> Any:
 
 
 def register_robotics() -> None:
-    """Register Gymnasium-Robotics envs (AntMaze, Kitchen), hiding its import-time notice."""
-    with contextlib.redirect_stderr(io.StringIO()):
-        import gymnasium_robotics
-    gym.register_envs(gymnasium_robotics)
+    """Register Gymnasium-Robotics envs (AntMaze, Kitchen), hiding its import-time notice.
+
+    Also applies ``robotics_compat`` so FrankaKitchen-v1 constructs on MuJoCo >= 3.12.
+    """
+    robotics_compat.register()
 
 
 def collect_dataset(

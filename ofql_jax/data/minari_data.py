@@ -13,10 +13,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib
-import io
 import os
 import socket
 import threading
@@ -369,14 +367,14 @@ def _import_env_package(spec: EnvSpec) -> None:
     """Import the package an env spec's entry point lives in; register gymnasium_robotics.
 
     gymnasium_robotics (AntMaze, Kitchen) prints an unrelated Adroit notice to stderr on import;
-    it is silenced.
+    it is silenced, and ``robotics_compat`` makes FrankaKitchen-v1 construct on MuJoCo >= 3.12.
     """
     entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
     package = entry.split(":", 1)[0].split(".", 1)[0]
     if package == "gymnasium_robotics":
-        with contextlib.redirect_stderr(io.StringIO()):
-            import gymnasium_robotics
-        gym.register_envs(gymnasium_robotics)
+        from ofql_jax.data import robotics_compat
+
+        robotics_compat.register()
     elif package and package != "gymnasium":
         importlib.import_module(package)
 

@@ -1,0 +1,1 @@
+"""Online behaviour agents (SAC) and the shipped behaviour policies behind replica datasets."""
