@@ -14,8 +14,7 @@ from ofql_jax.networks import ACTIVATIONS
 # Fields that may change between a run and its resumption without changing its numbers.
 RESUMABLE_CHANGES = (
     "num_steps", "progress", "checkpoints_to_keep", "download", "compilation_cache_dir",
-    "num_devices", "seeds_per_group", "distributed", "data_source", "replica_envs",
-    "behavior_dir",
+    "num_devices", "seeds_per_group", "distributed", "replica_envs", "behavior_dir",
 )  # placement changes numbers only at float32 rounding; see README  # fmt: skip
 
 

@@ -117,14 +117,34 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
-    mean, rate = results.get("mean"), results.get("updates_per_second")
-    summary = f"{mean:.1f} +- {results['std']:.1f}" if mean is not None else "not evaluated"
+    print(summary_line(results, workdir))
+    return 0
+
+
+def summary_line(results: dict, workdir: str) -> str:
+    """The last console line: final score(s), speed and where the results are.
+
+    Example:
+        >>> line = summary_line({"task": "hopper-medium", "dataset_id": "d", "num_seeds": 2,
+        ...                      "mean": 50.0, "std": 1.0, "updates_per_second": 9.0}, "w")
+        >>> line.split(";")[0]
+        'hopper-medium (d): final score 50.0 +- 1.0 over 2 seeds'
+    """
+    rate = results.get("updates_per_second")
+
+    def score(entry: dict) -> str:
+        mean = entry.get("mean")
+        return f"{mean:.1f} +- {entry['std']:.1f}" if mean is not None else "not evaluated"
+
+    if results.get("settings"):  # a sweep: one score per setting
+        summary = "; ".join(f"{s['name']}: {score(s)}" for s in results["settings"])
+    else:
+        summary = score(results)
     speed = f"{rate:.1f} updates/s" if rate else "no steps left to train"
-    print(
+    return (
         f"{results['task']} ({results['dataset_id']}): final score {summary} over "
         f"{results['num_seeds']} seeds; {speed}; results in {os.path.join(workdir, 'results.json')}"
     )
-    return 0
 
 
 if __name__ == "__main__":

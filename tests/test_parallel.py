@@ -207,3 +207,18 @@ def test_policy_serves_the_agents_decision_from_host_noise():
     expected = agent.decide(state.policy_params, state.target_critic_params, obs, noise, gumbel)
     np.testing.assert_allclose(many(obs), expected, atol=1e-6)
     assert many(np.zeros((3, 5), np.float32)).shape == (3, 2)  # a batch compiles its own shape
+
+
+def test_the_final_console_line_gives_one_score_per_sweep_setting():
+    from ofql_jax.main import summary_line
+
+    results = {
+        "task": "hopper-medium", "dataset_id": "d", "num_seeds": 3, "mean": None, "std": None,
+        "updates_per_second": 8.0,
+        "settings": [
+            {"name": "eta=0", "mean": 28.94, "std": 1.5},
+            {"name": "eta=0.3", "mean": None, "std": None},
+        ],
+    }  # fmt: skip
+    line = summary_line(results, "w")
+    assert "final score eta=0: 28.9 +- 1.5; eta=0.3: not evaluated over 3 seeds" in line

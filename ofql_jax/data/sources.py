@@ -91,9 +91,11 @@ def choose_data(config: ml_collections.ConfigDict, workdir: str | Path | None = 
     source = config.data_source
     reason = f"config.data_source={source}"
     recorded = Path(workdir) / "data_source.json" if workdir else None
-    if source == "auto" and recorded is not None and recorded.exists():
-        source = json.loads(recorded.read_text())["source"]
-        reason = f"{source} was chosen when this run started"
+    earlier = (
+        json.loads(recorded.read_text()).get("source") if recorded and recorded.exists() else None
+    )
+    if source == "auto" and earlier in ("official", "replica"):
+        source, reason = earlier, f"{earlier} was chosen when this run started"
     elif source == "auto":
         if not official:
             source, reason = "replica", f"Minari has no official {task.name} dataset"
