@@ -6,7 +6,8 @@ published: ``eta`` below is this project's choice from OFQL's grid
 {0.001, 0.01, 0.1, 0.3, 0.5}; ``dql_eta`` is kept for reference.
 
 Minari hosts ``mujoco/<env>/{simple,medium,expert}-v0`` (Gymnasium MuJoCo v5)
-but no medium-replay; medium-expert is built as D4RL built it, by
+but no medium-replay (those tasks train on this project's replica, see
+``ofql_jax.data.replica``); medium-expert is built as D4RL built it, by
 concatenating the medium and expert datasets. Scores on v5 environments are
 not comparable with the paper's D4RL v2 numbers.
 """
