@@ -66,6 +66,8 @@ def test_a_resumed_auto_run_keeps_the_source_it_started_with(minari_dir, offline
     make_hopper_dataset("mujoco/hopper/medium-v0", num_steps=200)
     choice = choose_data(task_config(), tmp_path)
     assert choice.source == "official" and "when this run started" in choice.reason
+    (tmp_path / "data_source.json").write_text("{truncated")  # unreadable: decide afresh
+    assert choose_data(task_config(), tmp_path).reason == "cached locally"
 
 
 def test_offline_run_builds_the_replica_trains_and_records_the_source(

@@ -111,7 +111,8 @@ def rollout_episodes(
     """``num_steps`` transitions of the ``random``, ``medium`` or ``expert`` behaviour."""
     env_id = ENV_IDS[env]
     rollout_seed = seed * 10_000_000 + _LEVEL_SEED[level] * 1_000_000
-    act_dim = int(np.prod(gym.make(env_id).action_space.shape))
+    with gym.make(env_id) as probe:
+        act_dim = int(np.prod(probe.action_space.shape))
     if level == "random":
         policy = random_policy(act_dim, rollout_seed)
         info: dict[str, Any] = dict(policy="uniform random actions in the action box")

@@ -71,6 +71,14 @@ def _official_unavailable_reason(ids: tuple[str, ...], download: bool) -> str | 
     return None
 
 
+def _recorded_source(path: Path | None) -> str | None:
+    """The source an earlier start of this run chose (None if absent or unreadable)."""
+    try:
+        return json.loads(path.read_text()).get("source") if path else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def choose_data(config: ml_collections.ConfigDict, workdir: str | Path | None = None) -> DataChoice:
     """Resolve ``config.data_source`` into dataset ids and the reason (``prepare_data`` fetches).
 
@@ -91,9 +99,7 @@ def choose_data(config: ml_collections.ConfigDict, workdir: str | Path | None = 
     source = config.data_source
     reason = f"config.data_source={source}"
     recorded = Path(workdir) / "data_source.json" if workdir else None
-    earlier = (
-        json.loads(recorded.read_text()).get("source") if recorded and recorded.exists() else None
-    )
+    earlier = _recorded_source(recorded)
     if source == "auto" and earlier in ("official", "replica"):
         source, reason = earlier, f"{earlier} was chosen when this run started"
     elif source == "auto":
