@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +43,7 @@ from ofql_jax.parallel import (
     seed_sharding,
 )
 from ofql_jax.reporting import NullReporter, Reporter, write_json_atomic
+from ofql_jax.stop_request import StopRequest
 from ofql_jax.sweep import apply_settings, make_members, parse_sweep, setting_name
 from ofql_jax.tasks import get_task
 from ofql_jax.types import Transitions
@@ -166,29 +166,6 @@ def _next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
         if period > 0:
             candidates.append((step // period + 1) * period)
     return min(candidates)
-
-
-class _StopRequest:
-    """Turns SIGTERM / Ctrl-C into a flag checked between chunks (then checkpoint and exit)."""
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._previous = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signum is not None:  # second signal: stop at once
-            raise KeyboardInterrupt
-        self.signum = signum
-        tqdm.write(f"{signal.Signals(signum).name} received: saving a checkpoint after this chunk.")
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def _mean_std(scores: np.ndarray, alive: np.ndarray) -> tuple[float | None, float | None]:
@@ -459,7 +436,7 @@ class Experiment:
         bar = tqdm(total=c.num_steps, initial=self.step, unit="step",
                    disable=not (c.progress and self.is_main), dynamic_ncols=True)  # fmt: skip
         try:
-            with _StopRequest() as stop:
+            with StopRequest("after this chunk") as stop:
                 while self.step < c.num_steps:
                     self.train_chunk()
                     bar.update(self.step - bar.n)
@@ -481,7 +458,7 @@ class Experiment:
                         self.save()
                     if stop.signum is not None and self.step < c.num_steps:
                         raise OFQLError(
-                            f"Stopped by {signal.Signals(stop.signum).name} at step {self.step} "
+                            f"Stopped by {stop.name} at step {self.step} "
                             "after saving a checkpoint: re-run the same command to resume."
                         )
             results = self.results()

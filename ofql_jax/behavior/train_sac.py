@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from ofql_jax.behavior.sac import SACState, default_config, make_sac
 from ofql_jax.checkpointing import Checkpointer
 from ofql_jax.data.minari_data import ActionScaler
 from ofql_jax.errors import OFQLError
+from ofql_jax.stop_request import StopRequest
 
 EVAL_SEED = 1_000_000  # evaluation episodes use their own reset seeds, disjoint from training
 
@@ -224,12 +224,6 @@ class SACTrainer:
         from tensorboardX import SummaryWriter
 
         writer = SummaryWriter(str(self.workdir / "tb"))
-        stop = {"signal": None}
-
-        def on_signal(signum, frame):
-            stop["signal"] = signal.Signals(signum).name
-
-        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(
             total=self.num_steps,
             initial=self.step,
@@ -242,58 +236,59 @@ class SACTrainer:
         episode_return, episode_returns = 0.0, []
         checkpoint_due = False
         try:
-            while self.step < self.num_steps:
-                if self.step < self.start_steps:
-                    action = self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
-                else:
-                    key = jax.random.fold_in(self.act_key, self.step)
-                    action = np.asarray(self._act(self.state.actor_params, obs[None], key, True))[0]
-                if self.buffer.size >= self.start_steps:
-                    # Dispatched asynchronously: the env step below overlaps the update.
-                    batch = self.buffer.sample(self.rng, self.batch_size)
-                    self.state, metrics = self._update(self.state, batch)
-                env_action = np.clip(
-                    self.scaler.from_unit(action), self.scaler.low, self.scaler.high
-                )
-                next_obs, reward, term, trunc, _ = self.env.step(env_action)
-                next_obs = np.asarray(next_obs, np.float32).ravel()
-                self.buffer.add(obs, action, reward, next_obs, term, trunc)
-                episode_return += float(reward)
-                obs = next_obs
-                self.step += 1
-                bar.update(1)
-                if self.step % self.eval_every == 0 or self.step == self.num_steps:
-                    self._evaluate_and_snapshot(writer, episode_returns)
-                    last = self.log[-1]
-                    bar.set_postfix(eval=f"{last['eval_return_mean']:.0f}")
-                    if self.buffer.size > self.start_steps:
-                        for name, value in metrics.items():
-                            writer.add_scalar(f"sac/{name}", float(value), self.step)
-                    writer.flush()
-                if self.step % self.checkpoint_every == 0:
-                    checkpoint_due = True
-                if term or trunc:
-                    writer.add_scalar("train/episode_return", episode_return, self.step)
-                    episode_returns.append(episode_return)
-                    episode_return = 0.0
-                    self.episodes += 1
-                    obs = self._reset()
-                    # Checkpoints sit on episode boundaries, so a resumed run is identical.
-                    if checkpoint_due or stop["signal"]:
-                        self._save()
-                        checkpoint_due = False
-                        if stop["signal"]:
-                            raise OFQLError(
-                                f"Stopped by {stop['signal']} at step {self.step} after saving a "
-                                "checkpoint: re-run the same command to resume."
-                            )
-            if self.checkpointer.latest_step() != self.step:
-                self._save()
+            with StopRequest("at the next episode end") as stop:
+                while self.step < self.num_steps:
+                    if self.step < self.start_steps:
+                        action = self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
+                    else:
+                        key = jax.random.fold_in(self.act_key, self.step)
+                        action = np.asarray(
+                            self._act(self.state.actor_params, obs[None], key, True)
+                        )[0]
+                    if self.buffer.size >= self.start_steps:
+                        # Dispatched asynchronously: the env step below overlaps the update.
+                        batch = self.buffer.sample(self.rng, self.batch_size)
+                        self.state, metrics = self._update(self.state, batch)
+                    env_action = np.clip(
+                        self.scaler.from_unit(action), self.scaler.low, self.scaler.high
+                    )
+                    next_obs, reward, term, trunc, _ = self.env.step(env_action)
+                    next_obs = np.asarray(next_obs, np.float32).ravel()
+                    self.buffer.add(obs, action, reward, next_obs, term, trunc)
+                    episode_return += float(reward)
+                    obs = next_obs
+                    self.step += 1
+                    bar.update(1)
+                    if self.step % self.eval_every == 0 or self.step == self.num_steps:
+                        self._evaluate_and_snapshot(writer, episode_returns)
+                        last = self.log[-1]
+                        bar.set_postfix(eval=f"{last['eval_return_mean']:.0f}")
+                        if self.buffer.size > self.start_steps:
+                            for name, value in metrics.items():
+                                writer.add_scalar(f"sac/{name}", float(value), self.step)
+                        writer.flush()
+                    if self.step % self.checkpoint_every == 0:
+                        checkpoint_due = True
+                    if term or trunc:
+                        writer.add_scalar("train/episode_return", episode_return, self.step)
+                        episode_returns.append(episode_return)
+                        episode_return = 0.0
+                        self.episodes += 1
+                        obs = self._reset()
+                        # Checkpoints sit on episode boundaries, so a resumed run is identical.
+                        if checkpoint_due or stop.signum is not None:
+                            self._save()
+                            checkpoint_due = False
+                            if stop.signum is not None:
+                                raise OFQLError(
+                                    f"Stopped by {stop.name} at step {self.step} after saving a "
+                                    "checkpoint: re-run the same command to resume."
+                                )
+                if self.checkpointer.latest_step() != self.step:
+                    self._save()
         finally:
             bar.close()
             writer.close()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
         return self.log
 
     def _reset(self) -> np.ndarray:

@@ -51,11 +51,9 @@ class BehaviorPolicy:
     meta: dict[str, Any]
 
     def __post_init__(self):
-        from ofql_jax.behavior.sac import default_config, make_sac
+        from ofql_jax.behavior.sac import make_sac
 
-        config = default_config()
-        config.hidden_dims = tuple(self.meta["hidden_dims"])
-        sac = make_sac(self.meta["obs_dim"], self.meta["act_dim"], config)
+        sac = make_sac(self.meta["obs_dim"], self.meta["act_dim"], sac_config_of(self.meta))
         self._act = jax.jit(sac.act, static_argnums=3)
 
     def act(self, obs: np.ndarray, key: jax.Array, stochastic: bool = True) -> np.ndarray:

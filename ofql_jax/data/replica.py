@@ -155,7 +155,7 @@ def replay_episodes(
     run = medium.meta["sac_run"]
     step = int(medium.meta["sac_step"])
     if sac_run is not None:
-        buffer, source = _buffer_of_run(Path(sac_run), run, step), f"the buffer of {sac_run}"
+        data, source = _buffer_of_run(Path(sac_run), run, step), f"the buffer of {sac_run}"
         scaler = ActionScaler.from_space(gym.make(run["env"]).action_space)
         final_return = None
     else:
@@ -172,9 +172,9 @@ def replay_episodes(
             sac_config=sac_config_of(medium.meta),
         )  # fmt: skip
         trainer.run()
-        buffer, source, scaler = trainer.buffer, f"a re-run in {workdir}", trainer.scaler
+        data, source, scaler = trainer.buffer.data, f"a re-run in {workdir}", trainer.scaler
         final_return = trainer.log[-1]["eval_return_mean"] if trainer.log else None
-    episodes = buffer_episodes(buffer.data, step, scaler)
+    episodes = buffer_episodes(data, step, scaler)
     info = dict(
         policy=f"SAC {env} replay buffer up to step {step} (the medium policy's step)",
         replay_source=source,
@@ -186,26 +186,22 @@ def replay_episodes(
     return episodes, info
 
 
-def _buffer_of_run(workdir: Path, run: dict[str, Any], step: int):
-    from ofql_jax.behavior.replay import ReplayBuffer
-
-    saved = json.loads((workdir / "config.json").read_text()) if workdir.exists() else {}
+def _buffer_of_run(workdir: Path, run: dict[str, Any], step: int) -> dict[str, np.ndarray]:
+    """The replay arrays of the newest checkpoint of ``workdir``, checked against ``run``."""
+    config = workdir / "config.json"
+    saved = json.loads(config.read_text()) if config.exists() else {}
     same = {k: saved.get(k) for k in ("env", "seed", "start_steps", "batch_size", "sac")}
     wanted = {k: run.get(k) for k in same}
-    replays = sorted(
-        (workdir / "checkpoints").glob("replay_*.npz"), key=lambda p: int(p.stem.split("_")[1])
-    )
-    if same != wanted or not replays or int(replays[-1].stem.split("_")[1]) < step:
+    replays = {int(p.stem.split("_")[1]): p for p in (workdir / "checkpoints").glob("replay_*.npz")}
+    newest = max(replays, default=-1)
+    if same != wanted or newest < step:
         raise OFQLError(
             f"{workdir} is not a SAC run of the shipped medium policy's settings with at least "
             f"{step} steps checkpointed: pass the run it was exported from, or leave --sac_run "
             "out to re-run SAC to that step."
         )
-    with np.load(replays[-1]) as f:
-        obs_dim, act_dim = f["observations"].shape[1], f["actions"].shape[1]
-    buffer = ReplayBuffer(int(replays[-1].stem.split("_")[1]), obs_dim, act_dim)
-    buffer.load(replays[-1])
-    return buffer
+    with np.load(replays[newest]) as saved_arrays:
+        return dict(saved_arrays)
 
 
 def buffer_episodes(data: dict[str, np.ndarray], size: int, scaler) -> list[Episode]:
