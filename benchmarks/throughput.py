@@ -1,20 +1,21 @@
-"""Throughput of ofql-jax on the current backend, at the paper's sizes and HalfCheetah shapes.
+"""Cost of every agent on the current backend, at the paper's sizes and HalfCheetah shapes.
 
-Measures (each repeated, median and spread reported):
-  * training updates/s for 1 seed, and seed-updates/s for 1, 4 and 16 seeds in one
-    program (a jitted lax.scan of K updates, batches sampled on the device; seeds vmapped
-    in groups of ``--seeds_per_group``, 0 = the backend default, 2 on CPU);
-  * decisions/s for one state through ``ofql_jax.policy.Policy``: the one-step policy
-    (N = 1) and DQL selection (N = 50);
-  * actions/s for a batch of 1,024 states (N = 1);
-  * compile time of the training chunk;
-  * FLOPs per update (XLA cost analysis), the achieved GFLOP/s, and the GFLOP/s of a
-    plain [256, 256] x [256, 256] float32 matmul measured in the same run.
+For each agent variant (``--agents``; default: OFQL, DQL with T = 5, 10, 20, 50, FQL with
+10 flow steps, FBRAC(5), BC, flow BC), all in the same run:
+  * training updates/s for 1 seed and seed-updates/s for 16 seeds in one program (a jitted
+    lax.scan of K updates, batches sampled on the device, seeds vmapped in groups of
+    ``--seeds_per_group``, 0 = the backend default, 2 on CPU), and the compile time;
+  * the paper's decision frequency: one decision = 50 states x 50 candidates scored by the
+    critic (2,500 actions), through ``ofql_jax.policy.Policy``; agents without a critic
+    act on 50 states with N = 1 (labelled);
+  * single-state decisions/s (N = 1);
+  * FLOPs per update (XLA cost analysis);
+and once: the GFLOP/s of a plain [256, 256] x [256, 256] float32 matmul, so that runs on
+different days can be compared as ratios.
 
 Usage:
-    python benchmarks/throughput.py            # human-readable table
-    python benchmarks/throughput.py --json     # ... and one JSON object as the last line
-    python benchmarks/throughput.py --seeds 1 4 --repeats 3 --updates 100
+    python benchmarks/throughput.py --json                  # every agent; JSON last
+    python benchmarks/throughput.py --agents ofql dql5 --seeds 1 --repeats 3
 """
 
 from __future__ import annotations
@@ -28,12 +29,34 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ofql_jax.agents.ofql import default_config, make_ofql
+from ofql_jax.agents import AGENTS
 from ofql_jax.policy import Policy
 from ofql_jax.train import MultiSeedTrainer, init_states
 from ofql_jax.types import Transitions
 
 OBS_DIM, ACT_DIM, BATCH, WIDTH = 17, 6, 256, 256  # HalfCheetah shapes, DQL sizes
+
+# label -> (algorithm, agent config overrides); every agent at its 3 x 256 Mish defaults.
+VARIANTS = {
+    "ofql": ("ofql", {}),
+    "dql5": ("dql", {"num_diffusion_steps": 5}),
+    "dql10": ("dql", {"num_diffusion_steps": 10}),
+    "dql20": ("dql", {"num_diffusion_steps": 20}),
+    "dql50": ("dql", {"num_diffusion_steps": 50}),
+    "fql10": ("fql", {"flow_steps": 10}),
+    "fbrac5": ("fbrac", {"train_steps": 5}),
+    "bc": ("bc", {}),
+    "flow_bc": ("flow_bc", {}),
+}
+
+
+def make_variant(label: str, matmul_dtype: str = "float32"):
+    name, overrides = VARIANTS[label]
+    config = AGENTS[name].default_config()
+    config.matmul_dtype = matmul_dtype
+    for key, value in overrides.items():
+        config[key] = value
+    return AGENTS[name].make(config, OBS_DIM, ACT_DIM, 1_000_000)
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
@@ -72,7 +95,8 @@ def bench_training(agent, data, num_seeds: int, updates: int, repeats: int, grou
 
 
 def bench_decisions(agent, state, num_states: int, num_candidates: int, calls: int, repeats: int):
-    """Actions/s of ``ofql_jax.policy.Policy`` (one compiled call per decision, host noise)."""
+    """Calls/s of ``ofql_jax.policy.Policy`` on ``num_states`` states (one compiled call per
+    decision, host noise)."""
     policy = Policy(agent, state, num_candidates, seed=0)
     obs = np.random.default_rng(0).normal(size=(num_states, OBS_DIM)).astype(np.float32)
     obs = obs[0] if num_states == 1 else obs
@@ -82,7 +106,7 @@ def bench_decisions(agent, state, num_states: int, num_candidates: int, calls: i
         start = time.perf_counter()
         for _ in range(calls):
             policy(obs)
-        rates.append(calls * num_states / (time.perf_counter() - start))
+        rates.append(calls / (time.perf_counter() - start))
     return rates
 
 
@@ -112,78 +136,80 @@ def flops_per_update(agent, data) -> float:
     return float(analysis["flops"])
 
 
+def bench_agent(label: str, args, data) -> dict:
+    agent = make_variant(label, args.matmul_dtype)
+    out: dict = {"algorithm": VARIANTS[label][0], "overrides": VARIANTS[label][1]}
+    seed_updates = {}
+    for num_seeds in args.seeds:
+        updates = max(args.updates // num_seeds, 10)
+        rates, compile_seconds = bench_training(
+            agent, data, num_seeds, updates, args.repeats, args.seeds_per_group
+        )
+        seed_updates[str(num_seeds)] = _stats([r * num_seeds for r in rates])
+        if num_seeds == 1:
+            out["train_updates_per_s"] = statistics.median(rates)
+            out["compile_s"] = compile_seconds
+        print(
+            f"{label:>8} {num_seeds:>3} seeds: {statistics.median(rates) * num_seeds:8.1f} "
+            f"seed-updates/s (min {min(rates) * num_seeds:.1f}, max {max(rates) * num_seeds:.1f}); "
+            f"compile {compile_seconds:.1f} s",
+            flush=True,
+        )
+    out["train_seed_updates_per_s"] = {k: v["median"] for k, v in seed_updates.items()}
+    out["train_seed_updates_per_s_stats"] = seed_updates
+    if "train_updates_per_s" in out:
+        out["hours_per_1m_steps"] = 1e6 / out["train_updates_per_s"] / 3600
+
+    state = agent.init(jax.random.key(0))
+    n = 50 if agent.has_critic else 1
+    rates = bench_decisions(agent, state, 50, n, args.decision_calls, args.repeats)
+    out["decision"] = f"50 states x {n} candidate{'s' if n > 1 else ''}"
+    out["decisions_per_s"] = statistics.median(rates)
+    out["decisions_per_s_stats"] = _stats(rates)
+    rates = bench_decisions(agent, state, 1, 1, 10 * args.decision_calls, args.repeats)
+    out["single_state_decisions_per_s"] = statistics.median(rates)
+    out["flops_per_update"] = flops_per_update(agent, data)
+    print(
+        f"{label:>8} decisions/s ({out['decision']}): {out['decisions_per_s']:.1f}; one "
+        f"state, N=1: {out['single_state_decisions_per_s']:.0f}; FLOPs/update "
+        f"{out['flops_per_update'] / 1e9:.3f} G",
+        flush=True,
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--agents", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--updates", type=int, default=200, help="updates per timed call")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per figure")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per figure")
+    parser.add_argument("--decision_calls", type=int, default=100, help="decisions per repeat")
     parser.add_argument("--matmul_dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--seeds_per_group", type=int, default=0, help="0: backend default")
     args = parser.parse_args()
 
-    config = default_config()
-    config.matmul_dtype = args.matmul_dtype
-    agent = make_ofql(config, OBS_DIM, ACT_DIM)
     data = _dataset()
     out: dict = {"backend": jax.default_backend(), "devices": len(jax.devices())}
     out["jax_version"] = jax.__version__
     out["matmul_dtype"] = args.matmul_dtype
     out["seeds_per_group"] = args.seeds_per_group
-
-    seed_updates, compile_s = {}, None
-    for num_seeds in args.seeds:
-        updates = max(args.updates // num_seeds, 20)
-        rates, compile_seconds = bench_training(
-            agent, data, num_seeds, updates, args.repeats, args.seeds_per_group
-        )
-        seed_updates[str(num_seeds)] = _stats([r * num_seeds for r in rates])
-        print(
-            f"{num_seeds:>3} seeds: {statistics.median(rates):8.1f} updates/s, "
-            f"{statistics.median(rates) * num_seeds:8.1f} seed-updates/s "
-            f"(min {min(rates) * num_seeds:.1f}, max {max(rates) * num_seeds:.1f}); "
-            f"compile {compile_seconds:.1f} s",
-            flush=True,
-        )
-        if num_seeds == 1:
-            out["train_updates_per_s"] = statistics.median(rates)
-            out["train_updates_per_s_stats"] = _stats(rates)
-            compile_s = compile_seconds
-    out["train_seed_updates_per_s"] = {k: v["median"] for k, v in seed_updates.items()}
-    out["train_seed_updates_per_s_stats"] = seed_updates
-    if compile_s is None:
-        _, compile_s = bench_training(agent, data, 1, 10, 1)
-    out["compile_s"] = compile_s
-
-    state = agent.init(jax.random.key(0))
-    decisions = {}
-    for n, calls in ((1, 2000), (50, 500)):
-        rates = bench_decisions(agent, state, 1, n, calls, args.repeats)
-        decisions[f"n{n}"] = _stats(rates)
-        print(
-            f"decisions/s, one state, N={n:>2}: {statistics.median(rates):10.1f} "
-            f"(min {min(rates):.1f}, max {max(rates):.1f})",
-            flush=True,
-        )
-    out["decisions_per_s"] = {k: v["median"] for k, v in decisions.items()}
-    out["decisions_per_s_stats"] = decisions
-    rates = bench_decisions(agent, state, 1024, 1, 100, args.repeats)
-    out["batch_actions_per_s"] = statistics.median(rates)
-    out["batch_actions_per_s_stats"] = _stats(rates)
-    print(f"actions/s, batch of 1024 states, N=1: {out['batch_actions_per_s']:.0f}")
-
-    flops = flops_per_update(agent, data)
     mm = bench_matmul(args.repeats)
-    out["flops_per_update"] = flops
-    out["achieved_gflops"] = flops * out.get("train_updates_per_s", 0.0) / 1e9
     out["matmul_gflops"] = statistics.median(mm)
     out["matmul_gflops_stats"] = _stats(mm)
-    out["ratio_to_matmul"] = out["achieved_gflops"] / out["matmul_gflops"]
-    print(
-        f"FLOPs/update {flops / 1e9:.3f} G; achieved {out['achieved_gflops']:.1f} GFLOP/s "
-        f"(1 seed); matmul [256x256]x[256x256] {out['matmul_gflops']:.1f} GFLOP/s; "
-        f"ratio {out['ratio_to_matmul']:.2f}"
-    )
+    print(f"matmul [256x256]x[256x256]: {out['matmul_gflops']:.1f} GFLOP/s", flush=True)
+    out["agents"] = {label: bench_agent(label, args, data) for label in args.agents}
+    base = out["agents"].get("ofql")
+    if base:  # the paper's Figure 3 as ratios to OFQL
+        for entry in out["agents"].values():
+            if "train_updates_per_s" in entry and "train_updates_per_s" in base:
+                entry["time_ratio_to_ofql"] = (
+                    base["train_updates_per_s"] / entry["train_updates_per_s"]
+                )
+            entry["decision_ratio_to_ofql"] = entry["decisions_per_s"] / base["decisions_per_s"]
+    mm = bench_matmul(args.repeats)  # again at the end: the machine may have changed speed
+    out["matmul_gflops_end"] = statistics.median(mm)
     if args.json:
         print(json.dumps(out))
 

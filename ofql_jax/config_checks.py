@@ -7,20 +7,17 @@ from typing import Any
 
 import ml_collections
 
-from ofql_jax.agents import AGENT_DEFAULTS, AGENTS
+from ofql_jax.agents import AGENTS
+from ofql_jax.agents.base import require as _require
 from ofql_jax.errors import OFQLError
-from ofql_jax.networks import ACTIVATIONS
+from ofql_jax.tasks import PROTOCOLS
 
 # Fields that may change between a run and its resumption without changing its numbers.
 RESUMABLE_CHANGES = (
     "num_steps", "progress", "checkpoints_to_keep", "download", "compilation_cache_dir",
     "num_devices", "seeds_per_group", "distributed", "replica_envs", "behavior_dir",
+    "eval_workers",
 )  # placement changes numbers only at float32 rounding; see README  # fmt: skip
-
-
-def _require(ok: bool, field: str, value: Any, need: str) -> None:
-    if not ok:
-        raise OFQLError(f"config.{field} = {value!r} is invalid: it must be {need}.")
 
 
 # Run-level fields and their types (agent fields are checked against the agent's defaults).
@@ -32,7 +29,9 @@ RUN_FIELDS: dict[str, type] = {
     "checkpoint_every": int, "checkpoints_to_keep": int, "halt_on_divergence": bool,
     "progress": bool, "num_devices": int, "seeds_per_group": int, "distributed": bool,
     "compilation_cache_dir": str, "data_source": str, "replica_steps": int,
-    "replica_seed": int, "replica_envs": int, "behavior_dir": str,
+    "replica_seed": int, "replica_envs": int, "behavior_dir": str, "protocol": str,
+    "eval_actor": str, "eval_noise_temperature": float, "eval_q_temperature": float,
+    "eval_workers": int, "eval_max_envs": int,
 }  # fmt: skip
 
 
@@ -54,7 +53,7 @@ def _check_types(config: ml_collections.ConfigDict) -> None:
         if field not in config:
             raise OFQLError(f"config.{field} is missing: start from experiments/d4rl.py.")
         _require(_type_ok(config[field], kind), field, config[field], f"of type {kind.__name__}")
-    defaults = AGENT_DEFAULTS[config.algorithm]()
+    defaults = AGENTS[config.algorithm].default_config()
     for field, default in defaults.items():
         if field not in config.agent:
             raise OFQLError(f"config.agent.{field} is missing: start from experiments/d4rl.py.")
@@ -82,6 +81,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         _require(int(c[field]) >= 1, field, c[field], "a positive integer")
     for field in ("eval_every", "checkpoint_every", "eval_episodes"):
         _require(int(c[field]) >= 0, field, c[field], "a non-negative integer (0 disables)")
+    _require(c.protocol in PROTOCOLS, "protocol", c.protocol, f"one of {', '.join(PROTOCOLS)}")
+    _require(c.eval_actor in ("ema", "online"), "eval_actor", c.eval_actor, "ema or online")
+    for field in ("eval_noise_temperature", "eval_q_temperature"):
+        _require(c[field] > 0, field, c[field], "> 0")
+    _require(c.eval_workers >= 0, "eval_workers", c.eval_workers, ">= 0 (0: one per core)")
+    _require(c.eval_max_envs >= 1, "eval_max_envs", c.eval_max_envs, "a positive integer")
     _require(int(c.checkpoints_to_keep) >= 1, "checkpoints_to_keep", c.checkpoints_to_keep, ">= 1")
     _require(
         c.data_source in ("auto", "official", "replica"),
@@ -93,59 +98,33 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         _require(int(c[field]) >= 1, field, c[field], "a positive integer")
     _require(c.replica_seed >= 0, "replica_seed", c.replica_seed, "a non-negative integer")
     _require(c.reward_tune in ("none", "antmaze"), "reward_tune", c.reward_tune, "none or antmaze")
-    _require(0.0 <= a.flow_ratio <= 1.0, "agent.flow_ratio", a.flow_ratio, "in [0, 1]")
-    _require(0.0 <= a.discount <= 1.0, "agent.discount", a.discount, "in [0, 1]")
-    _require(0.0 < a.tau <= 1.0, "agent.tau", a.tau, "in (0, 1]")
-    _require(0.0 <= a.ema_decay <= 1.0, "agent.ema_decay", a.ema_decay, "in [0, 1]")
-    _require(a.ema_every >= 1, "agent.ema_every", a.ema_every, "a positive integer")
-    _require(a.eta >= 0.0, "agent.eta", a.eta, ">= 0")
-    _require(
-        a.actor_lr > 0 and a.critic_lr > 0,
-        "agent.actor_lr/critic_lr",
-        (a.actor_lr, a.critic_lr),
-        "> 0",
-    )
-    _require(a.time_std > 0, "agent.time_std", a.time_std, "> 0")
-    _require(
-        a.activation in ACTIVATIONS,
-        "agent.activation",
-        a.activation,
-        f"one of {sorted(ACTIVATIONS)}",
-    )
-    _require(
-        a.init_scheme in ("pytorch", "lecun"),
-        "agent.init_scheme",
-        a.init_scheme,
-        "pytorch or lecun",
-    )
-    _require(
-        a.second_time in ("r", "t_minus_r"), "agent.second_time", a.second_time, "r or t_minus_r"
-    )
-    _require(
-        a.bc_loss_reduction in ("sum", "mean"),
-        "agent.bc_loss_reduction",
-        a.bc_loss_reduction,
-        "sum or mean",
-    )
-    _require(
-        len(a.hidden_dims) >= 1 and min(a.hidden_dims) >= 1,
-        "agent.hidden_dims",
-        a.hidden_dims,
-        "a tuple of positive widths",
-    )
-    _require(
-        len(a.critic_hidden_dims) >= 1 and min(a.critic_hidden_dims) >= 1,
-        "agent.critic_hidden_dims",
-        a.critic_hidden_dims,
-        "a tuple of positive widths",
-    )
-    _require(
-        a.matmul_dtype in ("float32", "bfloat16"),
-        "agent.matmul_dtype",
-        a.matmul_dtype,
-        "float32 or bfloat16",
-    )
-    _require(a.num_backup_samples >= 1, "agent.num_backup_samples", a.num_backup_samples, ">= 1")
+    spec = AGENTS[c.algorithm]
+    spec.check(a)
+    _check_sweep(config, spec)
+
+
+def _check_sweep(config: ml_collections.ConfigDict, spec) -> None:
+    """Swept names must be the algorithm's sweepable fields, and every swept setting must pass
+    the algorithm's own checks (a swept flow_ratio=1.5 is as wrong as a set one)."""
+    from ofql_jax.sweep import parse_sweep
+
+    for name, text in config.sweep.items():
+        if str(text).strip() and name not in spec.sweepable:
+            raise OFQLError(
+                f"config.sweep.{name} cannot be swept by {spec.name}: sweep one of "
+                f"{', '.join(spec.sweepable)}."
+            )
+    for setting in parse_sweep(config.sweep):
+        if not setting:
+            continue
+        swept = ml_collections.ConfigDict(config.agent.to_dict())
+        for name, value in setting.items():
+            swept[name] = value
+        try:
+            spec.check(swept)
+        except OFQLError as err:
+            names = ", ".join(f"--config.sweep.{name}" for name in setting)
+            raise OFQLError(f"{str(err).rstrip('.')} (a value of {names}).") from None
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -57,10 +57,36 @@ def _flag_error(err: Exception) -> str:
     return f"invalid command line ({text}): {CONFIG_HELP}."
 
 
+def _algorithm_into_config_arg(argv: list[str]) -> list[str]:
+    """``--config.algorithm=NAME`` also goes into the config argument (``file.py:...,
+    algorithm=NAME``), so that get_config builds NAME's own ``agent`` fields before the
+    ``--config.agent.*`` overrides are applied to them."""
+    names = [a.split("=", 1)[1] for a in argv if a.startswith("--config.algorithm=")]
+    if not names:
+        return argv
+    out, suffix = [], f"algorithm={names[-1]}"
+    for i, arg in enumerate(argv):
+        value = arg[len("--config=") :] if arg.startswith("--config=") else None
+        if value is None and i > 0 and argv[i - 1] == "--config":
+            value = arg  # the "--config FILE" form
+        if value is not None:
+            joined = f"{value}:{suffix}" if value.endswith(".py") else f"{value},{suffix}"
+            arg = f"--config={joined}" if arg.startswith("--config=") else joined
+        out.append(arg)
+    return out
+
+
 def parse(argv: list[str]) -> str | None:
     """Parse flags and load the config; return an error sentence for user mistakes."""
     from ofql_jax.errors import OFQLError
 
+    protocol_flag = [a for a in argv if a.split("=", 1)[0] == "--config.protocol"]
+    if protocol_flag:
+        return (
+            f"{protocol_flag[0]} would only relabel the run: choose the protocol after the task, "
+            "e.g. --config=experiments/d4rl.py:hopper-medium,dql."
+        )
+    argv = _algorithm_into_config_arg(argv)
     try:
         flags.FLAGS(argv)
         config = _CONFIG.value

@@ -1,6 +1,6 @@
 """MeanFlow maths for OFQL: time sampling, the JVP target, the flow-BC loss, one-step actions.
 
-Conventions (docs/ofql.md): ``z_t = (1 - t) a + t e`` with ``t = 1`` pure noise,
+Conventions (docs/algorithm.md): ``z_t = (1 - t) a + t e`` with ``t = 1`` pure noise,
 ``v = e - a``, ``u(z_t, r, t)`` the average velocity over ``[r, t]``. Functions
 take ``u_fn(z, r, t) -> u`` with parameters and states already closed over, so
 they serve any network.
@@ -22,8 +22,14 @@ def sample_time_pair(
     flow_ratio: jax.Array | float,
     mean: float = -0.4,
     std: float = 1.0,
+    endpoint_ratio: jax.Array | float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
     """Draw ``r <= t``: two sorted logit-normal draws, then ``r = t`` w.p. ``flow_ratio``.
+
+    With ``endpoint_ratio = p > 0`` (this project's option; the paper's sampler is p = 0) a
+    share p of the pairs is replaced by ``(r, t) = (0, 1)``, the map the one-step policy
+    acts with, which the logit-normal draws almost never reach (P(t > 0.95) = 0.0008 at the
+    defaults). The other pairs, and the random stream, are unchanged.
 
     Example:
         >>> r, t = sample_time_pair(jax.random.key(0), 4, flow_ratio=0.5)
@@ -34,7 +40,8 @@ def sample_time_pair(
     draws = jax.nn.sigmoid(mean + std * jax.random.normal(k_times, (2, batch_size)))
     t, r = draws.max(0), draws.min(0)
     r = jnp.where(jax.random.uniform(k_equal, (batch_size,)) < flow_ratio, t, r)
-    return r, t
+    endpoint = jax.random.uniform(jax.random.fold_in(key, 1), (batch_size,)) < endpoint_ratio
+    return jnp.where(endpoint, 0.0, r), jnp.where(endpoint, 1.0, t)
 
 
 def interpolate(actions: jax.Array, noise: jax.Array, t: jax.Array) -> jax.Array:
@@ -67,17 +74,18 @@ def flow_bc_loss(
     reduction: str = "sum",
     weight_power: float = 0.0,
     weight_eps: float = 1e-3,
+    endpoint_ratio: jax.Array | float = 0.0,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """OFQL's flow behaviour-cloning loss ``L_FBC`` on a batch of dataset actions.
 
     ``reduction="sum"`` takes ``||u - u_tgt||^2`` over action dims (the formula in
     the paper), ``"mean"`` averages over them (DQL's MSE). ``weight_power = p > 0``
     turns on MeanFlow's adaptive weight ``sg(1 / (||delta||^2 + eps)^p)`` (off by
-    default: not mentioned for OFQL).
+    default: not mentioned for OFQL). ``endpoint_ratio``: see ``sample_time_pair``.
     """
     k_time, k_noise = jax.random.split(key)
     batch_size = actions.shape[0]
-    r, t = sample_time_pair(k_time, batch_size, flow_ratio, time_mean, time_std)
+    r, t = sample_time_pair(k_time, batch_size, flow_ratio, time_mean, time_std, endpoint_ratio)
     noise = jax.random.normal(k_noise, actions.shape, actions.dtype)
     u, target = meanflow_target(u_fn, interpolate(actions, noise, t), r, t, noise - actions)
     sq = jnp.square(u - target)

@@ -22,17 +22,36 @@ from ofql_jax.agents import Agent, AgentState
 
 
 class Policy:
-    """The one-step policy (``num_candidates = 1``) or DQL's selection among N candidates.
+    """The one-step policy (``num_candidates = 1``) or the selection among N candidates.
 
-    Candidates are scored by the target critics' min and one is drawn from softmax(Q)
-    with the Gumbel-max trick; the same maths as ``agent.sample_actions`` but with
-    NumPy randomness (same distribution, a different random stream). Accepts one state
-    ``[obs_dim]`` or a batch ``[..., obs_dim]``; returns actions in [-1, 1].
+    Candidates are scored by the target critics' min and one is drawn from
+    ``softmax(q_temperature * Q)`` with the Gumbel-max trick; the initial noise is scaled by
+    ``noise_temperature`` and the ``actor`` parameters are ``"online"`` or ``"ema"``. The
+    same maths as ``agent.sample_actions`` but with NumPy randomness (same distribution, a
+    different random stream). Accepts one state ``[obs_dim]`` or a batch
+    ``[..., obs_dim]``; returns actions in [-1, 1].
     """
 
-    def __init__(self, agent: Agent, state: AgentState, num_candidates: int = 1, seed: int = 0):
+    def __init__(
+        self,
+        agent: Agent,
+        state: AgentState,
+        num_candidates: int = 1,
+        seed: int = 0,
+        actor: str = "online",
+        noise_temperature: float = 1.0,
+        q_temperature: float = 1.0,
+    ):
+        from ofql_jax.agents.base import select_actor
+
+        if num_candidates > 1 and not agent.has_critic:
+            raise ValueError(
+                f"{agent.name} has no critic to score candidates: use num_candidates=1"
+            )
         self.agent, self.num_candidates = agent, num_candidates
-        self.policy_params = jax.device_put(state.policy_params)
+        self.noise_temperature = np.float32(noise_temperature)
+        self.q_temperature = np.float32(q_temperature)
+        self.policy_params = jax.device_put(select_actor(state, actor))
         self.critic_params = (
             jax.device_put(state.target_critic_params) if num_candidates > 1 else None
         )
@@ -42,23 +61,33 @@ class Policy:
     def _executable(self, obs: np.ndarray, noise: np.ndarray, gumbel: np.ndarray | None):
         if obs.shape not in self._compiled:
             if gumbel is None:
-                fn = lambda p, o, n: self.agent.decide(p, None, o, n)  # noqa: E731
+                fn = lambda p, o, n: self.agent.decide(p, {}, o, n)  # noqa: E731
                 args = (self.policy_params, obs, noise)
             else:
                 fn = self.agent.decide
-                args = (self.policy_params, self.critic_params, obs, noise, gumbel)
+                args = (self.policy_params, self.critic_params, obs, noise, gumbel,
+                        self.q_temperature)  # fmt: skip
             self._compiled[obs.shape] = jax.jit(fn).lower(*args).compile()
         return self._compiled[obs.shape]
+
+    def _scale(self, noise: np.ndarray) -> np.ndarray:
+        from ofql_jax.agents.base import scale_noise
+
+        return scale_noise(noise, self.noise_temperature, self.agent.scaled_noise_dim)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, np.float32)
         batch = obs.shape[:-1]
-        act_dim = self.agent.act_dim
+        noise_dim = self.agent.noise_dim
         if self.num_candidates == 1:
-            noise = self.rng.standard_normal(batch + (act_dim,), dtype=np.float32)
+            noise = self.rng.standard_normal(batch + (noise_dim,), dtype=np.float32)
+            noise = self._scale(noise)
             return np.asarray(self._executable(obs, noise, None)(self.policy_params, obs, noise))
         n = self.num_candidates
-        noise = self.rng.standard_normal(batch + (n, act_dim), dtype=np.float32)
+        noise = self.rng.standard_normal(batch + (n, noise_dim), dtype=np.float32)
+        noise = self._scale(noise)
         gumbel = self.rng.gumbel(size=batch + (n,)).astype(np.float32)
         run = self._executable(obs, noise, gumbel)
-        return np.asarray(run(self.policy_params, self.critic_params, obs, noise, gumbel))
+        return np.asarray(
+            run(self.policy_params, self.critic_params, obs, noise, gumbel, self.q_temperature)
+        )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import struct
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +99,32 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_scalars(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """The scalars of one TensorBoard run directory: ``{tag: [(step, value), ...]}``.
+
+    Reads tensorboardX's event files directly (TFRecord framing around ``Event`` protos),
+    so no TensorBoard install is needed. Later files and later events win on repeated steps.
+
+    Example:
+        >>> read_scalars("runs/hopper/tb/mean")["critic/loss"][:2]  # doctest: +SKIP
+        [(1000, 11.2), (2000, 7.9)]
+    """
+    from tensorboardX.proto.event_pb2 import Event
+
+    values: dict[str, dict[int, float]] = defaultdict(dict)
+    for path in sorted(Path(run_dir).glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        pos = 0
+        while pos + 12 <= len(data):
+            (length,) = struct.unpack("<Q", data[pos : pos + 8])
+            record = data[pos + 12 : pos + 12 + length]
+            pos += 12 + length + 4
+            if len(record) < length:
+                break  # a file still being written ends mid-record
+            event = Event.FromString(record)
+            for value in event.summary.value:
+                if value.HasField("simple_value"):
+                    values[value.tag][int(event.step)] = float(value.simple_value)
+    return {tag: sorted(steps.items()) for tag, steps in values.items()}

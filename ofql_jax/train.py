@@ -31,6 +31,7 @@ from ofql_jax.checkpointing import Checkpointer
 from ofql_jax.config_checks import check_config, compare_configs
 from ofql_jax.data import load_minari
 from ofql_jax.data.sources import choose_data, prepare_data
+from ofql_jax.diagnostics import outside_bounds, saturation_rate, value_bounds
 from ofql_jax.errors import OFQLError
 from ofql_jax.evaluation import Evaluator, normalized_score, reference_scores
 from ofql_jax.parallel import (
@@ -45,10 +46,12 @@ from ofql_jax.parallel import (
 from ofql_jax.reporting import NullReporter, Reporter, write_json_atomic
 from ofql_jax.stop_request import StopRequest
 from ofql_jax.sweep import apply_settings, make_members, parse_sweep, setting_name
-from ofql_jax.tasks import get_task
+from ofql_jax.tasks import PROTOCOL_FIELDS, get_task
 from ofql_jax.types import Transitions
 
 ROOT_SEED = 0  # every seed's key is fold_in(key(ROOT_SEED), seed value)
+DIAGNOSTIC_ROOT = 1  # diagnostic batches: fold_in(fold_in(key(1), seed value), step)
+DIAGNOSTIC_BATCH = 1024  # transitions per member in each diagnostic pass
 
 
 def seed_values(first_seed: int, num_seeds: int) -> list[int]:
@@ -109,11 +112,29 @@ def make_train_chunk(
 
         state, infos = jax.lax.scan(body, state, None, length=num_updates)
         metrics = jax.tree.map(lambda x: x.mean(0), infos)
-        finite = _all_finite(metrics) & _all_finite((state.policy_params, state.critic_params))
+        finite = _all_finite(metrics) & _all_finite(state)
         metrics["finite"] = finite.astype(jnp.float32)
         return state, metrics
 
     return chunk
+
+
+def make_diagnostics(agent: Agent, batch_size: int = DIAGNOSTIC_BATCH):
+    """``jit(vmap(agent.diagnose))`` on a batch drawn per member from (seed value, step).
+
+    The randomness never comes from the training RNG, so diagnosing leaves training (and a
+    resumed run) unchanged. Returns ``fn(states, data, seed_values [members], step)``.
+    """
+
+    def one(state: AgentState, data: Transitions, seed_value: jax.Array, step: jax.Array):
+        key = jax.random.fold_in(
+            jax.random.fold_in(jax.random.key(DIAGNOSTIC_ROOT), seed_value), step
+        )
+        k_index, k_diag = jax.random.split(key)
+        index = jax.random.randint(k_index, (batch_size,), 0, data.size)
+        return agent.diagnose(state, jax.tree.map(lambda x: x[index], data), k_diag)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, 0, None)))
 
 
 class MultiSeedTrainer:
@@ -156,6 +177,35 @@ class MultiSeedTrainer:
         return self._compiled[cache_key](states, data)
 
 
+def eval_sample_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The protocol's selection settings, passed to ``agent.sample_actions``."""
+    return dict(
+        actor=config.eval_actor,
+        noise_temperature=float(config.eval_noise_temperature),
+        q_temperature=float(config.eval_q_temperature),
+    )
+
+
+def eval_variants(
+    config: ml_collections.ConfigDict, has_critic: bool = True, eval_options=None
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """``(num_candidates, results suffix, sample overrides)`` of each evaluation: the
+    protocol's N candidates, the plain one-step policy (N = 1, noise x 1, same actor), and
+    the agent's ``eval_options`` (e.g. DQL with one DDIM step) with N candidates. Agents
+    without a critic are evaluated with N = 1 only."""
+    eval_options = eval_options or {}
+    if not has_critic:  # nothing to score candidates with: the policy's own action
+        return [(1, "", {"noise_temperature": 1.0})] + [
+            (1, f"_{name}", {"noise_temperature": 1.0, **o}) for name, o in eval_options.items()
+        ]
+    variants = [(config.eval_candidates, "", {})]
+    if config.eval_one_step and config.eval_candidates != 1:
+        variants.append((1, "_one_step", {"noise_temperature": 1.0}))
+    for name, overrides in eval_options.items():
+        variants.append((config.eval_candidates, f"_{name}", dict(overrides)))
+    return variants
+
+
 def _next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
     """Chunks end at absolute multiples of K, eval_every, checkpoint_every, and at num_steps.
 
@@ -166,6 +216,12 @@ def _next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
         if period > 0:
             candidates.append((step // period + 1) * period)
     return min(candidates)
+
+
+def _get_field(config: ml_collections.ConfigDict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = config[part]
+    return config
 
 
 def _mean_std(scores: np.ndarray, alive: np.ndarray) -> tuple[float | None, float | None]:
@@ -249,8 +305,13 @@ class Experiment:
                 "larger dataset."
             )
         self.dataset_hash = transitions_hash(transitions)
-        make_agent = AGENTS[config.algorithm]
-        self.agent = make_agent(config.agent, info.obs_dim, info.act_dim, config.num_steps)
+        self.bounds = value_bounds(
+            transitions.rewards, transitions.dones, info.episode_lengths,
+            float(config.agent.get("discount", 0.99)),
+        )  # fmt: skip
+        self.data_saturation = saturation_rate(transitions.actions)
+        spec = AGENTS[config.algorithm]
+        self.agent = spec.make(config.agent, info.obs_dim, info.act_dim, config.num_steps)
 
         self.settings = parse_sweep(config.sweep)
         self.members = make_members(seed_values(config.seed, config.num_seeds), self.settings)
@@ -264,12 +325,13 @@ class Experiment:
             self.data = jax.device_put(transitions, replicated(self.mesh))
         self.states = init_states(self.agent, self.values, self.mesh)
         self.states = apply_settings(self.states, self.members, self.settings)
-        self.step, self.evaluations, self.diverged = 0, [], {}
+        self.step, self.evaluations, self.diverged, self.value_diverged = 0, [], {}, {}
         latest = self.ckpt.latest_step()
         if latest is not None:
             self.states, meta = self.ckpt.restore(latest, like=self.states)
             self.step, self.evaluations = latest, meta.get("evaluations", [])
             self.diverged = dict(meta.get("diverged", {}))
+            self.value_diverged = dict(meta.get("value_diverged", {}))
             if self.is_main:
                 tqdm.write(f"Resuming from {self.ckpt.directory / str(latest)} (step {latest}).")
         if self.is_main:
@@ -287,15 +349,25 @@ class Experiment:
         else:
             self.reporter = NullReporter()
         self.evaluator = (
-            Evaluator(self.agent, info, len(self.members), config.eval_episodes)
+            Evaluator(
+                self.agent,
+                info,
+                len(self.members),
+                config.eval_episodes,
+                max_envs=config.eval_max_envs,
+                num_workers=config.eval_workers,
+                sample_kwargs=eval_sample_kwargs(config),
+            )  # fmt: skip
             if config.eval_episodes > 0 and self.is_main
             else None
         )
         self.trainer = MultiSeedTrainer(
             self.agent, config.batch_size, self.mesh, config.seeds_per_group
         )
+        self.diagnostics = make_diagnostics(self.agent) if self.agent.diagnose is not None else None
+        self.last_diagnostics: dict[str, np.ndarray] = {}
         self.timed_steps, self.timed_seconds = 0, 0.0
-        self.last_rate, self.last_critic_loss = float("nan"), float("nan")
+        self.last_rate, self.last_loss = float("nan"), float("nan")
 
     def train_chunk(self) -> None:
         """Run the updates up to the next boundary; record speed, metrics and divergence."""
@@ -315,9 +387,70 @@ class Experiment:
             "perf/seed_updates_per_second": rate * len(self.members),
         }
         self.reporter.scalars(self.step, {**metrics, **perf})
-        losses = metrics["critic/loss"][np.isfinite(metrics["critic/loss"])]
+        loss = np.asarray(metrics.get("critic/loss", metrics.get("actor/loss")))
         self.last_rate = rate
-        self.last_critic_loss = float(losses.mean()) if losses.size else float("nan")
+        self.last_loss = (
+            float(loss[np.isfinite(loss)].mean()) if np.isfinite(loss).any() else np.nan
+        )
+        if self.diagnostics is not None:
+            self.diagnose()
+
+    def diagnose(self) -> dict[str, np.ndarray]:
+        """Health figures of every member on a fresh batch (``agent.diagnose``), logged as
+        ``diag/*``; a member whose value of its own actions left the dataset's bounds is
+        flagged (see ``ofql_jax.diagnostics``)."""
+        seeds = jnp.asarray(self.values, jnp.uint32)
+        diag = fetch(self.diagnostics(self.states, self.data, seeds, jnp.uint32(self.step)))
+        bounds = {
+            "diag/q_upper_bound": self.bounds.upper,
+            "diag/best_data_return": self.bounds.best_return,
+        }
+        self.reporter.scalars(self.step, {**diag, **bounds})
+        self.last_diagnostics = diag
+        if "diag/q_policy_mean" in diag:
+            self._check_values(diag["diag/q_policy_mean"], self.step)
+        return diag
+
+    def _check_values(self, q_policy: np.ndarray, step: int) -> None:
+        """Flag members whose Q of their own actions left [lower, upper] (value divergence)."""
+        b = self.bounds
+        flags = outside_bounds(q_policy, b)
+        for member, q, flagged in zip(self.members, q_policy, flags, strict=True):
+            label = member.label
+            if not flagged or label in self.value_diverged or label in self.diverged:
+                continue
+            name = f"Seed {label}" if "/" not in label else label
+            what = (
+                f"its critics value its own actions at Q = {q:.4g}, outside the bounds "
+                f"[{b.lower:.4g}, {b.upper:.4g}] that the dataset's rewards allow "
+                f"(best discounted return in the data {b.best_return:.4g})"
+            )
+            if self.config.halt_on_divergence:
+                last = self.ckpt.latest_step()
+                kept = (
+                    f"the last checkpoint (step {last}) is intact"
+                    if last
+                    else "no checkpoint was written"
+                )
+                raise OFQLError(
+                    f"{name} diverged by step {step}: {what}, and halt_on_divergence is set, so "
+                    f"the run stopped ({kept}): lower eta or the learning rates (see "
+                    "docs/algorithm.md), or unset --config.halt_on_divergence."
+                )
+            self.value_diverged[label] = step
+            if self.is_main:
+                tqdm.write(
+                    f"Warning: {name} diverged by step {step}: {what}; it goes on and is "
+                    "evaluated, and results.json lists it under value_diverged_seeds."
+                )
+
+    def _postfix(self) -> str:
+        kind = "critic" if self.agent.has_critic else "loss"
+        text = f"{self.last_rate:.0f} upd/s, {kind} {self.last_loss:.3g}"
+        q = self.last_diagnostics.get("diag/q_policy_mean")
+        if q is not None and np.isfinite(q).any():
+            text += f", Q max {np.nanmax(q):.0f} (bound {self.bounds.upper:.0f})"
+        return text
 
     def _check_divergence(self, finite: np.ndarray, step: int) -> None:
         """Mark newly non-finite members; with halt_on_divergence stop before keeping the chunk."""
@@ -356,13 +489,14 @@ class Experiment:
         if self.evaluator is None:
             return None
         entry: dict[str, Any] = {"step": self.step}
-        variants = [(c.eval_candidates, "")]
-        if c.eval_one_step and c.eval_candidates != 1:
-            variants.append((1, "_one_step"))
+        if self.last_diagnostics:
+            entry["diagnostics"] = {k: _finite_or_none(v) for k, v in self.last_diagnostics.items()}
         healthy = np.array([m.label not in self.diverged for m in self.members])
-        for num_candidates, suffix in variants:
+        entry["candidates"] = eval_variants(c, self.agent.has_critic)[0][0]
+        variants = eval_variants(c, self.agent.has_critic, self.agent.eval_options)
+        for num_candidates, suffix, kwargs in variants:
             returns = self.evaluator.evaluate(
-                states, self.values, self.step, num_candidates, healthy
+                states, self.values, self.step, num_candidates, healthy, sample_kwargs=kwargs
             )
             scores = normalized_score(returns, self.ref).mean(axis=1)
             entry[f"scores{suffix}"] = _finite_or_none(scores)
@@ -376,12 +510,17 @@ class Experiment:
         return (period > 0 and self.step % period == 0) or self.step == self.config.num_steps
 
     def save(self) -> None:
-        meta = {"evaluations": self.evaluations, "diverged": self.diverged}
+        meta = {
+            "evaluations": self.evaluations,
+            "diverged": self.diverged,
+            "value_diverged": self.value_diverged,
+        }
         self.ckpt.save(self.step, self.states, meta)
 
     def _summaries(self, final: dict[str, Any], members: list[int]) -> dict[str, Any]:
         out: dict[str, Any] = {"final_scores": [], "mean": None, "std": None}
-        for suffix in ("", "_one_step"):
+        suffixes = [v[1] for v in eval_variants(self.config, True, self.agent.eval_options)]
+        for suffix in dict.fromkeys(["", "_one_step", *suffixes]):
             if f"scores{suffix}" not in final:
                 continue
             picked = [final[f"scores{suffix}"][i] for i in members]
@@ -407,8 +546,21 @@ class Experiment:
             "seeds": seed_values(c.seed, c.num_seeds),
             "steps": self.step,
             "score_normalization": self.ref_source,
-            "eval_candidates": c.eval_candidates,
+            "protocol": c.protocol,
+            "protocol_settings": {f: _get_field(c, f) for f in PROTOCOL_FIELDS},
+            "eval_candidates": eval_variants(c, self.agent.has_critic)[0][0],
+            "eval_settings": {
+                **eval_sample_kwargs(c),
+                "candidates": eval_variants(c, self.agent.has_critic)[0][0],
+                "episodes_per_seed": c.eval_episodes,
+                "one_step": "N = 1, noise x 1, same actor" if c.eval_one_step else None,
+                "max_envs": c.eval_max_envs,
+            },
             "diverged_seeds": dict(self.diverged),
+            "value_diverged_seeds": dict(self.value_diverged),
+            "value_bounds": self.bounds.to_dict(),
+            "data_saturation": self.data_saturation,
+            "diagnostics": {k: _finite_or_none(v) for k, v in self.last_diagnostics.items()},
             "updates_per_second": rate,
             "seed_updates_per_second": rate * len(self.members) if rate else None,
             "compile_seconds": self.trainer.compile_seconds,
@@ -440,9 +592,7 @@ class Experiment:
                 while self.step < c.num_steps:
                     self.train_chunk()
                     bar.update(self.step - bar.n)
-                    bar.set_postfix_str(
-                        f"{self.last_rate:.0f} upd/s, critic {self.last_critic_loss:.3g}"
-                    )
+                    bar.set_postfix_str(self._postfix())
                     # Evaluation at a step precedes its checkpoint, so a resumed run never
                     # repeats one, and every process reaches the same decision.
                     entry = self.evaluate() if c.eval_episodes and self.due(c.eval_every) else None
@@ -451,7 +601,7 @@ class Experiment:
                         if scores:
                             tqdm.write(
                                 f"step {self.step}: score {np.mean(scores):.1f} +- "
-                                f"{np.std(scores):.1f} (N={c.eval_candidates}, "
+                                f"{np.std(scores):.1f} (N={entry['candidates']}, "
                                 f"{len(scores)} seeds)"
                             )
                     if self.due(c.checkpoint_every) or stop.signum is not None:

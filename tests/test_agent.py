@@ -10,6 +10,7 @@ from scipy.stats import wasserstein_distance
 from ofql_jax.agents.ofql import default_config, make_ofql
 from ofql_jax.meanflow import one_step_action
 from ofql_jax.networks import CriticEnsemble, MeanVelocityField
+from ofql_jax.selection import select_candidate
 from ofql_jax.types import Transitions
 
 OBS, ACT = 4, 2
@@ -155,3 +156,51 @@ def test_update_learns_a_bimodal_dataset_without_q():
     assert w1_init > 0.28 and w1 < 0.2, (w1_init, w1)
     assert 0.4 < np.mean(a > 0) < 0.6  # both modes kept
     assert np.mean(np.abs(a) < 0.2) < 0.15  # little mass between the modes
+
+
+def test_evaluation_candidates_come_from_the_chosen_actor_with_scaled_noise():
+    c = tiny_config()
+    agent = make_ofql(c, OBS, ACT)
+    state = agent.init(jax.random.key(0))
+    other = agent.init(jax.random.key(7)).policy_params  # a distinguishable EMA actor
+    state = state.replace(target_policy_params=other)
+    obs = jax.random.normal(jax.random.key(1), (5, OBS))
+    key = jax.random.key(3)
+    noise = jax.random.normal(jax.random.split(key)[0], (5, ACT))
+    for actor, params in (("ema", other), ("online", state.policy_params)):
+        got = agent.sample_actions(state, obs, key, 1, actor=actor, noise_temperature=0.5)
+        np.testing.assert_allclose(got, one_step(c, params, obs, 0.5 * noise), atol=1e-6)
+    # N candidates: every pick is one of the EMA actor's candidates from the scaled noise.
+    picked = agent.sample_actions(state, obs, key, 6, actor="ema", noise_temperature=0.5)
+    noise = jax.random.normal(jax.random.split(key)[0], (5, 6, ACT))
+    cands = one_step(c, other, jnp.repeat(obs[:, None], 6, 1), 0.5 * noise)
+    dist = jnp.abs(cands - picked[:, None]).sum(-1).min(-1)
+    np.testing.assert_allclose(dist, 0.0, atol=1e-6)
+    online = one_step(c, state.policy_params, jnp.repeat(obs[:, None], 6, 1), 0.5 * noise)
+    assert float(jnp.abs(online - picked[:, None]).sum(-1).min(-1).max()) > 1e-3
+
+
+def test_softmax_weight_temperature_gives_the_stated_frequencies():
+    # Two candidates with Q = 0 and Q = 1: softmax(w Q) picks the second w.p. e^w / (1 + e^w).
+    n = 200_000
+    candidates = jnp.broadcast_to(jnp.array([[-1.0], [1.0]]), (n, 2, 1))
+    q = jnp.broadcast_to(jnp.array([0.0, 1.0]), (n, 2))
+    gumbel = jax.random.gumbel(jax.random.key(0), (n, 2))
+    for w in (0.5, 1.0, 2.0):
+        second = float(jnp.mean(select_candidate(candidates, q, gumbel, w)[:, 0] > 0))
+        expected = np.exp(w) / (1.0 + np.exp(w))  # 0.622, 0.731, 0.881
+        assert abs(second - expected) < 0.005, (w, second, expected)
+    # decide() applies w to the min of the target critics, through the same selection.
+    c = tiny_config()
+    agent = make_ofql(c, OBS, ACT)
+    state = agent.init(jax.random.key(0))
+    obs = jax.random.normal(jax.random.key(1), (4, OBS))
+    noise = jax.random.normal(jax.random.key(2), (4, 5, ACT))
+    gumbel = jax.random.gumbel(jax.random.key(3), (4, 5))
+    obs_rep = jnp.repeat(obs[:, None], 5, 1)
+    cands = one_step(c, state.policy_params, obs_rep, noise)
+    q = CriticEnsemble(hidden_dims=(16, 16)).apply(state.target_critic_params, obs_rep, cands)
+    for w in (1.0, 100.0):
+        got = agent.decide(state.policy_params, state.target_critic_params, obs, noise, gumbel, w)
+        best = jnp.argmax(w * q.min(0) + gumbel, -1)
+        np.testing.assert_allclose(got, cands[jnp.arange(4), best], atol=1e-6)

@@ -1,8 +1,51 @@
-"""Algorithms: each module has ``default_config()`` and ``make_<name>(config, obs, act)``."""
+"""Algorithms. Each module here that defines ``SPEC = AgentSpec(...)`` is registered by name.
 
-from ofql_jax.agents.ofql import Agent, AgentState, default_config, make_ofql
+Adding an algorithm is one new file in this package (see ``ofql_jax/agents/base.py`` for the
+contract and ``ofql.py`` for an example); ``--config.algorithm=<name>`` selects it.
+"""
 
-AGENTS = {"ofql": make_ofql}
-AGENT_DEFAULTS = {"ofql": default_config}
+from __future__ import annotations
 
-__all__ = ["AGENTS", "AGENT_DEFAULTS", "Agent", "AgentState", "default_config", "make_ofql"]
+import importlib
+import pkgutil
+
+from ofql_jax.agents.base import Agent, AgentSpec, AgentState
+from ofql_jax.agents.ofql import default_config, make_ofql
+
+
+def _discover() -> dict[str, AgentSpec]:
+    specs = {}
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module_info.name == "base":
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        spec = getattr(module, "SPEC", None)
+        if isinstance(spec, AgentSpec):
+            specs[spec.name] = spec
+    return specs
+
+
+AGENTS: dict[str, AgentSpec] = _discover()
+
+
+def get_agent_spec(name: str) -> AgentSpec:
+    """The registered algorithm ``name``, or a one-sentence error listing the valid names."""
+    from ofql_jax.errors import OFQLError
+
+    if name not in AGENTS:
+        raise OFQLError(
+            f"Unknown algorithm {name!r}: use --config.algorithm with one of "
+            f"{', '.join(sorted(AGENTS))}."
+        )
+    return AGENTS[name]
+
+
+__all__ = [
+    "AGENTS",
+    "Agent",
+    "AgentSpec",
+    "AgentState",
+    "default_config",
+    "get_agent_spec",
+    "make_ofql",
+]

@@ -1,15 +1,13 @@
-"""One-Step Flow Q-Learning: the agent pytree and its pure, vmappable update.
+"""One-Step Flow Q-Learning (OFQL): a mean-velocity policy acting in one step, DQL's critics.
 
-Everything static (network shapes, optimisers, config) lives in the closure
-built by :func:`make_ofql`; everything that changes lives in :class:`AgentState`,
-one pytree per seed that vmaps, shards and checkpoints as a whole.
+The policy ``u(z, r, t | s)`` learns the average velocity of the noise-to-action path with
+the MeanFlow loss (``ofql_jax.meanflow``); ``clip(e - u(e, 0, 1 | s), -1, 1)`` is an action
+after one network call, in training (the Q term) and acting. Twin critics, the EMA target
+policy and the |Q|-normalised actor term are DQL's. The maths: docs/algorithm.md.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
-import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -17,21 +15,36 @@ import optax
 
 from ofql_jax import critic as critic_lib
 from ofql_jax import meanflow
-from ofql_jax.networks import CriticEnsemble, MeanVelocityField
+from ofql_jax.agents.base import (
+    Agent,
+    AgentSpec,
+    AgentState,
+    Params,
+    adam_direction,
+    apply_adam,
+    blend,
+    check_common,
+    dql_task_defaults,
+    ema_weight,
+    hparams_from,
+    learning_rate,
+    require,
+    standard_sample_actions,
+)
+from ofql_jax.networks import MeanVelocityField
+from ofql_jax.selection import repeat_states, select_candidate
 from ofql_jax.types import Transitions
-
-Params = Any
 
 
 def default_config() -> ml_collections.ConfigDict:
-    """OFQL hyperparameters (DQL's recipe; docs/ofql.md). Every field is commented."""
+    """OFQL hyperparameters (the paper and DQL; docs/algorithm.md). Every field is commented."""
     c = ml_collections.ConfigDict()
     # Networks (DQL sizes).
     c.hidden_dims = (256, 256, 256)  # policy MLP widths
     c.critic_hidden_dims = (256, 256, 256)  # each critic head's MLP widths
     c.activation = "mish"  # mish | relu | gelu | silu
     c.init_scheme = "pytorch"  # pytorch (U(+-1/sqrt(fan_in)), as DQL) | lecun (Flax default)
-    c.time_dim = 16  # sinusoidal embedding size of t and of r (DQL's t_dim)
+    c.time_dim = 64  # sinusoidal embedding size of t and of r (the paper's App. B)
     c.time_scale = (
         1.0  # t, r in [0, 1] are scaled by this before embedding (unknown; >= 100 diverged)
     )
@@ -49,7 +62,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.ema_every = 5  # EMA update period (steps)
     # OFQL.
     c.eta = 0.3  # weight of the normalised Q term in the actor loss
+    c.q_norm_eps = 0.0  # q_loss = -Q / (eps + mean|Q|); 0 = the paper's (guard for |Q| near 0)
     c.flow_ratio = 0.5  # P(r = t): share of instantaneous-velocity (flow-matching) samples
+    c.endpoint_ratio = 0.25  # share of L_FBC pairs set to (r, t) = (0, 1), the one-step map;
+    # ours, not the paper's (0 = the paper's sampler): docs/algorithm.md section 9
     c.time_mean = -0.4  # logit-normal mean for (t, r)
     c.time_std = 1.0  # logit-normal std for (t, r)
     c.bc_loss_reduction = "sum"  # sum | mean over action dims of ||u - u_tgt||^2
@@ -60,55 +76,7 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
-class AgentState(flax.struct.PyTreeNode):
-    """Everything that changes during training, for one seed (stack for many)."""
-
-    step: jax.Array  # int32, updates done so far
-    rng: jax.Array  # uint32 raw key data (checkpointable)
-    policy_params: Params
-    target_policy_params: Params  # EMA of the policy
-    critic_params: Params
-    target_critic_params: Params  # Polyak average of the critics
-    policy_opt_state: optax.OptState
-    critic_opt_state: optax.OptState
-    hparams: dict[str, jax.Array]  # continuous hyperparameters as leaves (vmappable sweeps)
-
-
-class Agent(NamedTuple):
-    """The pure functions of one algorithm, closed over its static configuration.
-
-    ``init(key) -> state``; ``update(state, batch) -> (state, info)``;
-    ``sample_actions(state, obs, key, num_candidates) -> actions``;
-    ``decide(policy_params, critic_params, obs, noise, gumbel=None) -> actions`` (the same
-    selection from caller-supplied randomness, for fast serving, see ``ofql_jax.policy``).
-    All are jit- and vmap-compatible (``num_candidates`` must be static).
-    """
-
-    init: Any
-    update: Any
-    sample_actions: Any
-    decide: Any
-    config: ml_collections.ConfigDict
-    obs_dim: int
-    act_dim: int
-
-
-SWEEPABLE = ("eta", "flow_ratio", "actor_lr", "critic_lr")  # hyperparameters held as state leaves
-
-
-def _adam_direction(grad_norm: float):
-    """Adam's update direction (clipped by global norm first); the learning rate is applied
-    by the caller from ``state.hparams``, exactly as ``optax.adam`` scales by ``-lr``."""
-    adam = optax.scale_by_adam()
-    return optax.chain(optax.clip_by_global_norm(grad_norm), adam) if grad_norm > 0 else adam
-
-
-def _learning_rate(base: jax.Array, step: jax.Array, decay: bool, num_steps: int) -> jax.Array:
-    """``base``, or with ``decay`` optax's cosine schedule to 0 over ``num_steps``."""
-    if not decay:
-        return base
-    fraction = jnp.minimum(step, num_steps) / max(num_steps, 1)
-    return base * (0.5 * (1.0 + jnp.cos(jnp.pi * fraction)))
+SWEEPABLE = ("eta", "flow_ratio", "endpoint_ratio", "actor_lr", "critic_lr")  # hparams leaves
 
 
 def make_ofql(
@@ -138,18 +106,11 @@ def make_ofql(
         init_scheme=c.init_scheme,
         matmul_dtype=c.matmul_dtype,
     )
-    critics = CriticEnsemble(
-        num_heads=2,
-        hidden_dims=tuple(c.critic_hidden_dims),
-        activation=c.activation,
-        init_scheme=c.init_scheme,
-        matmul_dtype=c.matmul_dtype,
-    )
-    policy_tx = critic_tx = _adam_direction(c.grad_norm)
+    critics = critic_lib.make_critics(c)
+    policy_tx = critic_tx = adam_direction(c.grad_norm)
 
-    def apply_lr(updates, state: AgentState, name: str):
-        lr = _learning_rate(state.hparams[name], state.step, c.lr_decay, num_steps)
-        return jax.tree.map(lambda u: -lr * u, updates)
+    def lr(state: AgentState, name: str) -> jax.Array:
+        return learning_rate(state.hparams[name], state.step, c.lr_decay, num_steps)
 
     def u_fn(params, obs):
         return lambda z, r, t: policy.apply(params, z, r, t, obs)
@@ -157,6 +118,13 @@ def make_ofql(
     def actions_fn(params, obs, key):
         noise = jax.random.normal(key, obs.shape[:-1] + (act_dim,))
         return meanflow.one_step_action(u_fn(params, obs), noise)
+
+    def bc_loss_fn(params, state: AgentState, batch: Transitions, key: jax.Array):
+        return meanflow.flow_bc_loss(
+            u_fn(params, batch.observations), batch.actions, key, state.hparams["flow_ratio"],
+            c.time_mean, c.time_std, c.bc_loss_reduction, c.loss_weight_power,
+            c.loss_weight_eps, state.hparams["endpoint_ratio"],
+        )  # fmt: skip
 
     def init(key: jax.Array) -> AgentState:
         k_policy, k_critic, k_rng = jax.random.split(key, 3)
@@ -172,62 +140,34 @@ def make_ofql(
             target_critic_params=critic_params,
             policy_opt_state=policy_tx.init(policy_params),
             critic_opt_state=critic_tx.init(critic_params),
-            hparams={name: jnp.asarray(c[name], jnp.float32) for name in SWEEPABLE},
+            hparams=hparams_from(c, SWEEPABLE),
         )
 
     def update(state: AgentState, batch: Transitions) -> tuple[AgentState, dict[str, jax.Array]]:
         rng, k_target, k_bc, k_actor, k_coin = jax.random.split(
             jax.random.wrap_key_data(state.rng), 5
         )
-
         # Critic first (DQL); the target action comes from the EMA policy.
-        y = critic_lib.td_target(
-            lambda s, a: critics.apply(state.target_critic_params, s, a),
-            lambda s, k: actions_fn(state.target_policy_params, s, k),
-            batch,
-            k_target,
-            c.discount,
-            c.max_q_backup,
-            c.num_backup_samples,
-        )
-
-        def critic_loss_fn(params):
-            return critic_lib.critic_loss(
-                critics.apply(params, batch.observations, batch.actions), y
-            )
-
-        (_, critic_info), critic_grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
-            state.critic_params
-        )
-        critic_updates, critic_opt_state = critic_tx.update(critic_grads, state.critic_opt_state)
-        critic_updates = apply_lr(critic_updates, state, "critic_lr")
-        critic_params = optax.apply_updates(state.critic_params, critic_updates)
+        critic_params, critic_opt_state, critic_info = critic_lib.critic_step(
+            critics, critic_tx, state.critic_params, state.target_critic_params,
+            state.critic_opt_state, lr(state, "critic_lr"), batch,
+            lambda s, k: actions_fn(state.target_policy_params, s, k), k_target, c.discount,
+            c.max_q_backup, c.num_backup_samples,
+        )  # fmt: skip
 
         # Actor: flow BC + eta * |Q|-normalised Q term on the freshly updated critic.
         def actor_loss_fn(params):
-            bc_loss, bc_info = meanflow.flow_bc_loss(
-                u_fn(params, batch.observations),
-                batch.actions,
-                k_bc,
-                state.hparams["flow_ratio"],
-                c.time_mean,
-                c.time_std,
-                c.bc_loss_reduction,
-                c.loss_weight_power,
-                c.loss_weight_eps,
-            )
+            bc_loss, bc_info = bc_loss_fn(params, state, batch, k_bc)
             new_actions = actions_fn(params, batch.observations, k_actor)
             q = critics.apply(critic_params, batch.observations, new_actions)
-            q_mean, q_abs = q.mean(-1), jax.lax.stop_gradient(jnp.abs(q).mean(-1))
             # Coin flip as arithmetic (no per-seed cond under vmap): which head leads.
-            first = jax.random.bernoulli(k_coin)
-            q_loss = jnp.where(first, -q_mean[0] / q_abs[1], -q_mean[1] / q_abs[0])
+            q_loss = critic_lib.normalized_q_loss(q, jax.random.bernoulli(k_coin), c.q_norm_eps)
             loss = bc_loss + state.hparams["eta"] * q_loss
             info = {
                 "actor/loss": loss,
                 "actor/bc_loss": bc_loss,
                 "actor/q_loss": q_loss,
-                "actor/q_mean": q_mean.mean(),
+                "actor/q_mean": q.mean(),
                 "actor/action_abs_mean": jnp.abs(new_actions).mean(),
                 **bc_info,
             }
@@ -236,31 +176,19 @@ def make_ofql(
         (_, actor_info), policy_grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(
             state.policy_params
         )
-        policy_updates, policy_opt_state = policy_tx.update(policy_grads, state.policy_opt_state)
-        policy_updates = apply_lr(policy_updates, state, "actor_lr")
-        policy_params = optax.apply_updates(state.policy_params, policy_updates)
+        policy_params, policy_opt_state = apply_adam(
+            policy_tx, state.policy_params, policy_grads, state.policy_opt_state,
+            lr(state, "actor_lr"),
+        )  # fmt: skip
 
-        # Target policy: copy before ema_start, then EMA every ema_every steps. The weight
-        # is arithmetic (1 keeps, 0 copies exactly) so vmapped seeds never take a cond.
-        step = state.step
-        keep = jnp.where(
-            step < c.ema_start,
-            0.0,
-            jnp.where(step % c.ema_every == 0, c.ema_decay, 1.0),
-        )
-        target_policy_params = jax.tree.map(
-            lambda t, o: keep * t + (1.0 - keep) * o, state.target_policy_params, policy_params
-        )
+        # Target policy: a copy before ema_start, then EMA every ema_every steps.
+        keep = ema_weight(state.step, c.ema_start, c.ema_every, c.ema_decay)
+        target_policy_params = blend(state.target_policy_params, policy_params, keep)
         target_critic_params = critic_lib.polyak(state.target_critic_params, critic_params, c.tau)
 
-        info = {
-            **critic_info,
-            **actor_info,
-            "critic/grad_norm": optax.tree.norm(critic_grads),
-            "actor/grad_norm": optax.tree.norm(policy_grads),
-        }
+        info = {**critic_info, **actor_info, "actor/grad_norm": optax.tree.norm(policy_grads)}
         new_state = state.replace(
-            step=step + 1,
+            step=state.step + 1,
             rng=jax.random.key_data(rng),
             policy_params=policy_params,
             target_policy_params=target_policy_params,
@@ -271,39 +199,117 @@ def make_ofql(
         )
         return new_state, info
 
-    def sample_actions(
-        state: AgentState, obs: jax.Array, key: jax.Array, num_candidates: int = 1
-    ) -> jax.Array:
-        """Actions for ``obs [..., obs_dim]``; DQL's selection when ``num_candidates > 1``.
-
-        ``num_candidates = N > 1``: N one-step actions of the online policy per state,
-        scored by the target critics' min, one index drawn from ``softmax(Q)``.
-        """
-        k_noise, k_pick = jax.random.split(key)
-        if num_candidates == 1:
-            noise = jax.random.normal(k_noise, obs.shape[:-1] + (act_dim,))
-            return decide(state.policy_params, state.target_critic_params, obs, noise)
-        noise = jax.random.normal(k_noise, obs.shape[:-1] + (num_candidates, act_dim))
-        gumbel = jax.random.gumbel(k_pick, obs.shape[:-1] + (num_candidates,))
-        return decide(state.policy_params, state.target_critic_params, obs, noise, gumbel)
-
     def decide(
         policy_params: Params,
         critic_params: Params,
         obs: jax.Array,
         noise: jax.Array,
         gumbel: jax.Array | None = None,
+        q_temperature: float | jax.Array = 1.0,
     ) -> jax.Array:
-        """Actions from given randomness: ``noise [..., act]`` gives one-step actions;
-        ``noise [..., N, act]`` with ``gumbel [..., N]`` picks ``argmax(Q + gumbel)``, which
-        is a draw from ``softmax(Q)`` over the N candidates (Q = min of ``critic_params``).
+        """One-step actions from ``noise [..., act]``; with ``noise [..., N, act]`` and
+        ``gumbel [..., N]`` a draw from ``softmax(w Q)`` over the N candidates (Q = min of
+        ``critic_params``, w = ``q_temperature``). Noise temperatures are already applied.
         """
         if gumbel is None:
             return meanflow.one_step_action(u_fn(policy_params, obs), noise)
-        obs_rep = jnp.broadcast_to(obs[..., None, :], noise.shape[:-1] + obs.shape[-1:])
+        obs_rep = repeat_states(obs, noise.shape[-2])
         candidates = meanflow.one_step_action(u_fn(policy_params, obs_rep), noise)
         q = critics.apply(critic_params, obs_rep, candidates).min(0)
-        idx = jnp.argmax(q + gumbel, axis=-1)
-        return jnp.take_along_axis(candidates, idx[..., None, None], axis=-2)[..., 0, :]
+        return select_candidate(candidates, q, gumbel, q_temperature)
 
-    return Agent(init, update, sample_actions, decide, config, obs_dim, act_dim)
+    sample_actions = standard_sample_actions(decide, act_dim)
+
+    def diagnose(state: AgentState, batch: Transitions, key: jax.Array) -> dict[str, jax.Array]:
+        """What the training metrics do not show: where the one-step policy sits relative to
+        the data and to the critic, on ``batch``; nothing is updated.
+
+        ``q_policy_mean`` (the critics' mean value of the policy's actions, watched against
+        the dataset's value bound), ``q_data_mean``, ``clip_rate`` (pre-clip one-step action
+        components outside [-1, 1]), ``raw_action_abs_max``, ``saturation`` (|a| > 0.99, as
+        ``data_saturation``), ``one_step_mse_to_data`` (``||a_pi(s) - a||^2`` against the
+        dataset action at the same state), ``bc_loss_endpoint`` (L_FBC at (r, t) = (0, 1),
+        the map the policy acts with), and ``grad_ratio`` = eta ||grad Q term|| / ||grad L_FBC||.
+        """
+        k_bc, k_noise = jax.random.split(key)
+        obs, data_actions, params = batch.observations, batch.actions, state.policy_params
+        noise = jax.random.normal(k_noise, data_actions.shape)
+
+        def bc_loss(p):
+            return bc_loss_fn(p, state, batch, k_bc)[0]
+
+        def q_term(p):  # both head orders averaged: the expected actor Q term
+            a = meanflow.one_step_action(u_fn(p, obs), noise)
+            q = critics.apply(state.critic_params, obs, a)
+            return 0.5 * sum(
+                critic_lib.normalized_q_loss(q, lead, c.q_norm_eps) for lead in (True, False)
+            )
+
+        bc_grad_norm = optax.tree.norm(jax.grad(bc_loss)(params))
+        q_grad_norm = optax.tree.norm(jax.grad(q_term)(params))
+        ones = jnp.ones(noise.shape[:-1])
+        raw = noise - u_fn(params, obs)(noise, 0.0 * ones, ones)
+        actions = jnp.clip(raw, -1.0, 1.0)
+        q_policy = critics.apply(state.critic_params, obs, actions)
+        q_data = critics.apply(state.critic_params, obs, data_actions)
+        u_end, target_end = meanflow.meanflow_target(
+            u_fn(params, obs), noise, 0.0 * ones, ones, noise - data_actions
+        )
+        return {
+            "diag/q_policy_mean": q_policy.mean(),
+            "diag/q_policy_max": q_policy.min(0).max(),
+            "diag/q_data_mean": q_data.mean(),
+            "diag/clip_rate": jnp.mean(jnp.abs(raw) > 1.0),
+            "diag/raw_action_abs_max": jnp.abs(raw).max(),
+            "diag/action_abs_mean": jnp.abs(actions).mean(),
+            "diag/saturation": jnp.mean(jnp.abs(actions) > 0.99),
+            "diag/data_saturation": jnp.mean(jnp.abs(data_actions) > 0.99),
+            "diag/one_step_mse_to_data": jnp.square(actions - data_actions).sum(-1).mean(),
+            "diag/bc_loss_endpoint": jnp.square(u_end - target_end).sum(-1).mean(),
+            "diag/bc_grad_norm": bc_grad_norm,
+            "diag/q_grad_norm": q_grad_norm,
+            "diag/grad_ratio": state.hparams["eta"] * q_grad_norm / (bc_grad_norm + 1e-12),
+        }
+
+    return Agent(
+        init, update, sample_actions, decide, config, obs_dim, act_dim, diagnose,
+        noise_dim=act_dim, has_critic=True, name="ofql",
+    )  # fmt: skip
+
+
+def check(a: ml_collections.ConfigDict) -> None:
+    """OFQL's own config checks (also applied to each swept setting)."""
+    check_common(a)
+    require(0.0 <= a.flow_ratio <= 1.0, "agent.flow_ratio", a.flow_ratio, "in [0, 1]")
+    require(0.0 <= a.endpoint_ratio <= 1.0, "agent.endpoint_ratio", a.endpoint_ratio, "in [0, 1]")
+    require(a.eta >= 0.0, "agent.eta", a.eta, ">= 0")
+    require(a.time_std > 0, "agent.time_std", a.time_std, "> 0")
+    require(a.time_dim >= 4 and a.time_dim % 2 == 0, "agent.time_dim", a.time_dim,
+            "an even integer >= 4")  # fmt: skip
+    require(
+        a.second_time in ("r", "t_minus_r"), "agent.second_time", a.second_time, "r or t_minus_r"
+    )
+    require(
+        a.bc_loss_reduction in ("sum", "mean"), "agent.bc_loss_reduction", a.bc_loss_reduction,
+        "sum or mean",
+    )  # fmt: skip
+
+
+def task_defaults(task, protocol: str) -> dict:
+    """DQL's per-task recipe plus OFQL's eta for the task's domain (this project's choice)."""
+    return {**dql_task_defaults(task, protocol), "eta": task.eta}
+
+
+SPEC = AgentSpec(
+    name="ofql",
+    make=lambda config, obs_dim, act_dim, num_steps=1_000_000: make_ofql(
+        config, obs_dim, act_dim, num_steps
+    ),
+    default_config=default_config,
+    sweepable=SWEEPABLE,
+    check=check,
+    task_defaults=task_defaults,
+    has_critic=True,
+    summary="one-step mean-flow policy (u, MeanFlow BC) + twin critics, DQL's recipe",
+    source="Nguyen & Yoo, arXiv 2508.13904 (ICLR 2026); no official code",
+)

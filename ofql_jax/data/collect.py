@@ -29,7 +29,7 @@ from ofql_jax.tasks import D4RL_REF_SCORES
 
 ActionFn = Callable[[gym.Env, np.random.Generator], Any]
 
-# Gymnasium ids whose D4RL reference returns are known (docs/ofql.md).
+# Gymnasium ids whose D4RL reference returns are known (docs/algorithm.md).
 ENV_REF_SCORES = {
     "Hopper-v5": D4RL_REF_SCORES["hopper"],
     "HalfCheetah-v5": D4RL_REF_SCORES["halfcheetah"],

@@ -254,6 +254,10 @@ class _Parts:
     dones: list[np.ndarray] = dataclasses.field(default_factory=list)
     num_episodes: int = 0
 
+    @property
+    def episode_lengths(self) -> np.ndarray:
+        return np.asarray([len(r) for r in self.rewards], np.int64)
+
 
 def _convert_episodes(
     episodes: Iterable[Any],
@@ -408,6 +412,7 @@ class DatasetInfo:
     ref_max_score: float | None
     env_spec: EnvSpec | None
     requirements: tuple[str, ...] = ()  # the first dataset's pip requirements, for messages
+    episode_lengths: np.ndarray | None = None  # steps per episode, in transition order
 
     def make_env(self, **kwargs: Any) -> gym.Env:
         """Build the evaluation environment (``gym.make(env_spec, **kwargs)``).
@@ -643,5 +648,6 @@ def load_minari(
         # minari parses eval_env_spec but has no public getter for it
         env_spec=getattr(first, "_eval_env_spec", None) or first.env_spec,
         requirements=tuple(metadata.get("requirements") or ()),
+        episode_lengths=parts.episode_lengths,
     )
     return transitions, info

@@ -1,0 +1,261 @@
+"""The agent contract: what every algorithm provides, and the state every algorithm keeps.
+
+An algorithm is one module in ``ofql_jax/agents/`` that defines ``SPEC = AgentSpec(...)``;
+``ofql_jax.agents`` finds it by itself, so a new algorithm is one new file. The CLI
+selects it with ``--config.algorithm=<name>``, and data, training (jit, vmap over seeds,
+devices, sweeps), evaluation, checkpoints and results need no change.
+
+Everything static (network shapes, optimisers, config) lives in the closures built by
+``spec.make``; everything that changes lives in one :class:`AgentState` per seed, which
+vmaps, shards and checkpoints as a whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from ofql_jax.errors import OFQLError
+
+Params = Any
+
+
+class AgentState(flax.struct.PyTreeNode):
+    """Everything that changes during training, for one seed (stack for many).
+
+    Agents without a critic keep ``critic_params`` and their optimiser state as ``{}``;
+    agents without an EMA target policy keep ``target_policy_params`` equal to the policy.
+    ``extra`` holds what else an agent trains (e.g. FQL's flow policy and its optimiser).
+    """
+
+    step: jax.Array  # int32, updates done so far
+    rng: jax.Array  # uint32 raw key data (checkpointable)
+    policy_params: Params  # the acting policy
+    target_policy_params: Params  # EMA of the policy (the "ema" actor of evaluation)
+    critic_params: Params  # twin critics, {} without a critic
+    target_critic_params: Params  # Polyak average of the critics
+    policy_opt_state: optax.OptState
+    critic_opt_state: optax.OptState
+    hparams: dict[str, jax.Array]  # continuous hyperparameters as leaves (vmappable sweeps)
+    extra: dict[str, Any] = flax.struct.field(default_factory=dict)
+
+
+class Agent(NamedTuple):
+    """The pure functions of one algorithm, closed over its static configuration.
+
+    - ``init(key) -> state``; ``update(state, batch) -> (state, info)``, where ``info``
+      maps metric names (``critic/...``, ``actor/...``) to scalars;
+    - ``sample_actions(state, obs, key, num_candidates=1, *, actor="online",
+      noise_temperature=1.0, q_temperature=1.0) -> actions`` in [-1, 1];
+    - ``decide(policy_params, critic_params, obs, noise, gumbel=None, q_temperature=1.0)``:
+      the same selection from caller-supplied randomness (``noise [..., noise_dim]`` for one
+      action per state, ``[..., N, noise_dim]`` with ``gumbel [..., N]`` for a draw among N
+      candidates), for fast serving (``ofql_jax.policy``);
+    - ``diagnose(state, batch, key) -> metrics`` (optional): health figures, no update.
+
+    All are jit- and vmap-compatible (``num_candidates`` and keyword options are static).
+    """
+
+    init: Any
+    update: Any
+    sample_actions: Any
+    decide: Any
+    config: ml_collections.ConfigDict
+    obs_dim: int
+    act_dim: int
+    diagnose: Any = None
+    noise_dim: int = 0  # random numbers per action that decide() consumes (0: deterministic)
+    # Leading noise entries a noise temperature scales (None: all). DQL: only x_T, as
+    # CleanDiffuser (its per-step DDPM noise stays unscaled).
+    scaled_noise_dim: int | None = None
+    has_critic: bool = True  # False: evaluation uses N = 1 and no value monitor
+    name: str = ""
+    # Extra evaluations of the same state, reported beside the main one as
+    # ``scores_<name>``: name -> keyword overrides for sample_actions (e.g. DQL's
+    # {"ddim1": {"sampler": "ddim", "sampling_steps": 1}}).
+    eval_options: dict[str, dict[str, Any]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSpec:
+    """How the framework builds, configures and checks one algorithm.
+
+    ``task_defaults(task, protocol)`` returns the agent fields a task sets (e.g. lr, gn,
+    eta); ``check(config)`` raises ``OFQLError`` naming the first bad field, and is also
+    applied to every swept setting; ``sweepable`` names the continuous hyperparameters held
+    as ``state.hparams`` leaves.
+    """
+
+    name: str
+    make: Callable[[ml_collections.ConfigDict, int, int, int], Agent]
+    default_config: Callable[[], ml_collections.ConfigDict]
+    sweepable: tuple[str, ...]
+    check: Callable[[ml_collections.ConfigDict], None]
+    task_defaults: Callable[[Any, str], dict[str, Any]]
+    has_critic: bool
+    summary: str  # one line for the README's table and --help
+    source: str  # the paper (and code) it follows
+
+
+def require(ok: bool, field: str, value: Any, need: str) -> None:
+    """Raise the project's one-sentence error for an impossible config value."""
+    if not ok:
+        raise OFQLError(f"config.{field} = {value!r} is invalid: it must be {need}.")
+
+
+def check_common(a: ml_collections.ConfigDict) -> None:
+    """Checks of the fields most agents share (only those present are checked)."""
+    from ofql_jax.networks import ACTIVATIONS
+
+    def has(name: str) -> bool:
+        return name in a
+
+    for name in ("actor_lr", "critic_lr", "lr"):
+        if has(name):
+            require(a[name] > 0, f"agent.{name}", a[name], "> 0")
+    for name in ("hidden_dims", "critic_hidden_dims"):
+        if has(name):
+            require(
+                len(a[name]) >= 1 and min(a[name]) >= 1,
+                f"agent.{name}",
+                a[name],
+                "a tuple of positive widths",
+            )
+    if has("discount"):
+        require(0.0 <= a.discount <= 1.0, "agent.discount", a.discount, "in [0, 1]")
+    if has("tau"):
+        require(0.0 < a.tau <= 1.0, "agent.tau", a.tau, "in (0, 1]")
+    if has("ema_decay"):
+        require(0.0 <= a.ema_decay <= 1.0, "agent.ema_decay", a.ema_decay, "in [0, 1]")
+    if has("ema_every"):
+        require(a.ema_every >= 1, "agent.ema_every", a.ema_every, "a positive integer")
+    if has("activation"):
+        require(
+            a.activation in ACTIVATIONS, "agent.activation", a.activation,
+            f"one of {sorted(ACTIVATIONS)}",
+        )  # fmt: skip
+    if has("init_scheme"):
+        require(
+            a.init_scheme in ("pytorch", "lecun"), "agent.init_scheme", a.init_scheme,
+            "pytorch or lecun",
+        )  # fmt: skip
+    if has("matmul_dtype"):
+        require(
+            a.matmul_dtype in ("float32", "bfloat16"), "agent.matmul_dtype", a.matmul_dtype,
+            "float32 or bfloat16",
+        )  # fmt: skip
+    if has("num_backup_samples"):
+        require(a.num_backup_samples >= 1, "agent.num_backup_samples", a.num_backup_samples, ">= 1")
+    if has("q_norm_eps"):
+        require(a.q_norm_eps >= 0.0, "agent.q_norm_eps", a.q_norm_eps, ">= 0")
+
+
+def dql_task_defaults(task: Any, protocol: str) -> dict[str, Any]:
+    """DQL's per-task recipe that every critic-based agent here shares: lr (by protocol),
+    gradient clip and max-Q backup."""
+    return {
+        "actor_lr": task.lr if protocol == "paper" else task.dql_lr,
+        "grad_norm": task.grad_norm,
+        "max_q_backup": task.max_q_backup,
+    }
+
+
+def select_actor(state: AgentState, actor: str) -> Params:
+    """The policy parameters evaluated: ``"online"`` or ``"ema"`` (the EMA target policy)."""
+    if actor == "online":
+        return state.policy_params
+    if actor == "ema":
+        return state.target_policy_params
+    raise ValueError(f"unknown actor {actor!r}; use 'online' or 'ema'")
+
+
+def adam_direction(grad_norm: float) -> optax.GradientTransformation:
+    """Adam's update direction (clipped by global norm first); the learning rate is applied
+    by the caller from ``state.hparams``, exactly as ``optax.adam`` scales by ``-lr``."""
+    adam = optax.scale_by_adam()
+    return optax.chain(optax.clip_by_global_norm(grad_norm), adam) if grad_norm > 0 else adam
+
+
+def learning_rate(base: jax.Array, step: jax.Array, decay: bool, num_steps: int) -> jax.Array:
+    """``base``, or with ``decay`` optax's cosine schedule to 0 over ``num_steps``."""
+    if not decay:
+        return base
+    fraction = jnp.minimum(step, num_steps) / max(num_steps, 1)
+    return base * (0.5 * (1.0 + jnp.cos(jnp.pi * fraction)))
+
+
+def apply_adam(
+    tx: optax.GradientTransformation,
+    params: Params,
+    grads: Params,
+    opt_state: optax.OptState,
+    lr: jax.Array,
+) -> tuple[Params, optax.OptState]:
+    """One Adam step with a traced learning rate (a sweepable ``hparams`` leaf)."""
+    updates, opt_state = tx.update(grads, opt_state)
+    updates = jax.tree.map(lambda u: -lr * u, updates)
+    return optax.apply_updates(params, updates), opt_state
+
+
+def ema_weight(step: jax.Array, start: int, every: int, decay: float) -> jax.Array:
+    """The target-policy schedule as a weight on the old target: 0 (copy) before ``start``,
+    ``decay`` every ``every`` steps, 1 (keep) otherwise; arithmetic, so vmapped seeds never
+    take a ``cond``. DQL's code instead leaves the target at its initial weights until
+    ``start`` (``agents/dql.py`` has both); the copy is this project's reading of "EMA from
+    step 1000" and only changes the first ``start`` steps' TD targets."""
+    return jnp.where(step < start, 0.0, jnp.where(step % every == 0, decay, 1.0))
+
+
+def blend(old: Params, new: Params, keep: jax.Array) -> Params:
+    """``keep * old + (1 - keep) * new`` leaf-wise."""
+    return jax.tree.map(lambda o, n: keep * o + (1.0 - keep) * n, old, new)
+
+
+def hparams_from(config: ml_collections.ConfigDict, names: Sequence[str]) -> dict[str, jax.Array]:
+    return {name: jnp.asarray(config[name], jnp.float32) for name in names}
+
+
+def scale_noise(noise, temperature, scaled_dim: int | None):
+    """``temperature`` times the first ``scaled_dim`` entries of the last axis (None: all);
+    works on jax and numpy arrays."""
+    if scaled_dim is None or scaled_dim >= noise.shape[-1]:
+        return temperature * noise
+    xp = jnp if isinstance(noise, jax.Array) else np
+    return xp.concatenate([temperature * noise[..., :scaled_dim], noise[..., scaled_dim:]], axis=-1)
+
+
+def standard_sample_actions(decide: Callable, noise_dim: int) -> Callable:
+    """``sample_actions`` for agents whose randomness is ``noise_dim`` normals per action:
+    noise scaled by ``noise_temperature``, and with N > 1 a Gumbel draw among candidates."""
+
+    def sample_actions(
+        state: AgentState,
+        obs: jax.Array,
+        key: jax.Array,
+        num_candidates: int = 1,
+        *,
+        actor: str = "online",
+        noise_temperature: float = 1.0,
+        q_temperature: float = 1.0,
+    ) -> jax.Array:
+        params = select_actor(state, actor)
+        k_noise, k_pick = jax.random.split(key)
+        if num_candidates == 1:
+            noise = jax.random.normal(k_noise, obs.shape[:-1] + (noise_dim,))
+            return decide(params, state.target_critic_params, obs, noise_temperature * noise)
+        noise = jax.random.normal(k_noise, obs.shape[:-1] + (num_candidates, noise_dim))
+        gumbel = jax.random.gumbel(k_pick, obs.shape[:-1] + (num_candidates,))
+        return decide(
+            params, state.target_critic_params, obs, noise_temperature * noise, gumbel,
+            q_temperature,
+        )  # fmt: skip
+
+    return sample_actions
