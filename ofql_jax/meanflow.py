@@ -23,8 +23,12 @@ def sample_time_pair(
     mean: float = -0.4,
     std: float = 1.0,
     endpoint_ratio: jax.Array | float = 0.0,
+    uniform_ratio: jax.Array | float = 0.0,
 ) -> tuple[jax.Array, jax.Array]:
     """Draw ``r <= t``: two sorted logit-normal draws, then ``r = t`` w.p. ``flow_ratio``.
+
+    ``uniform_ratio = q > 0`` (ours): a share q of the pairs sorts two uniform draws instead
+    of two logit-normal ones, so every (r, t) region, t near 1 included, is trained.
 
     With ``endpoint_ratio = p > 0`` (this project's option; the paper's sampler is p = 0) a
     share p of the pairs is replaced by ``(r, t) = (0, 1)``, the map the one-step policy
@@ -38,6 +42,9 @@ def sample_time_pair(
     """
     k_times, k_equal = jax.random.split(key)
     draws = jax.nn.sigmoid(mean + std * jax.random.normal(k_times, (2, batch_size)))
+    k_uniform = jax.random.fold_in(key, 2)
+    uniform = jax.random.uniform(jax.random.fold_in(k_uniform, 0), (batch_size,)) < uniform_ratio
+    draws = jnp.where(uniform, jax.random.uniform(k_uniform, (2, batch_size)), draws)
     t, r = draws.max(0), draws.min(0)
     r = jnp.where(jax.random.uniform(k_equal, (batch_size,)) < flow_ratio, t, r)
     endpoint = jax.random.uniform(jax.random.fold_in(key, 1), (batch_size,)) < endpoint_ratio
@@ -75,6 +82,7 @@ def flow_bc_loss(
     weight_power: float = 0.0,
     weight_eps: float = 1e-3,
     endpoint_ratio: jax.Array | float = 0.0,
+    uniform_ratio: jax.Array | float = 0.0,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """OFQL's flow behaviour-cloning loss ``L_FBC`` on a batch of dataset actions.
 
@@ -85,7 +93,9 @@ def flow_bc_loss(
     """
     k_time, k_noise = jax.random.split(key)
     batch_size = actions.shape[0]
-    r, t = sample_time_pair(k_time, batch_size, flow_ratio, time_mean, time_std, endpoint_ratio)
+    r, t = sample_time_pair(
+        k_time, batch_size, flow_ratio, time_mean, time_std, endpoint_ratio, uniform_ratio
+    )
     noise = jax.random.normal(k_noise, actions.shape, actions.dtype)
     u, target = meanflow_target(u_fn, interpolate(actions, noise, t), r, t, noise - actions)
     sq = jnp.square(u - target)

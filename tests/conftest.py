@@ -11,6 +11,14 @@ import pytest
 # Let tests import helper modules that live next to them (tests/minari_factory.py).
 sys.path.insert(0, os.path.dirname(__file__))
 
+# One JAX compilation cache for the whole test session (and the CLI runs it starts, which
+# inherit the variable): the many tiny programs that tests compile again and again are
+# compiled once. Set before JAX is imported; never the user's cache.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="ofql_jax_test_xla_")
+
 
 # --- data fixtures (ofql_jax.data) -----------------------------------------------------------
 

@@ -324,39 +324,24 @@ def make_kitchen_dataset(
     )
 
 
-def bandit_arrays(num_steps: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
-    """A contextual bandit whose value keeps rising outside the data: reward ``1 + a``.
-
-    Actions (unit scale) are ``clip(N(0, 0.1), -0.3, 0.3)``, states are 4-d noise and every
-    reward is ``1 + a``, so with discount 0 the best value the data allows is 1.3 while a
-    critic extrapolating linearly would value a = 1 at 2: a Q term that pushes the one-step
-    policy out of the data shows up as a value above the bound within a few hundred steps.
-    """
-    rng = np.random.default_rng(seed)
-    actions = np.clip(rng.normal(0.0, 0.1, (num_steps, 1)), -0.3, 0.3).astype(np.float32)
-    return dict(
-        observations=rng.standard_normal((num_steps, 4)).astype(np.float32),
-        actions=actions,
-        rewards=1.0 + actions[:, 0],
-    )
-
-
 def make_bandit_dataset(
     dataset_id: str = "test/bandit/linear-v0", num_episodes: int = 20, steps: int = 100
 ) -> minari.MinariDataset:
-    """``bandit_arrays`` written as InvertedPendulum-v5 episodes (its spaces: obs 4, act [-3, 3])
-    of ``steps`` steps, the last one truncated."""
-    arrays = bandit_arrays(num_episodes * steps)
+    """``ofql_jax.data.synthetic.linear_bandit`` written as InvertedPendulum-v5 episodes (its
+    spaces: obs 4, act [-3, 3]) of ``steps`` steps, the last one truncated."""
+    from ofql_jax.data.synthetic import linear_bandit
+
+    data = linear_bandit(num_episodes * steps)
     buffers = []
     for i in range(num_episodes):
         part = slice(i * steps, (i + 1) * steps)
-        obs = arrays["observations"][part]
+        obs = data.observations[part]
         buffers.append(
             EpisodeBuffer(
                 id=i,
                 observations=np.concatenate([obs, obs[-1:]]).astype(np.float64),
-                actions=3.0 * arrays["actions"][part],
-                rewards=list(arrays["rewards"][part]),
+                actions=3.0 * data.actions[part],
+                rewards=list(data.rewards[part]),
                 terminations=[False] * steps,
                 truncations=[False] * (steps - 1) + [True],
             )

@@ -1,28 +1,38 @@
 """Every registered agent keeps the contract of ofql_jax/agents/base.py.
 
 Parametrised over ``ofql_jax.agents.AGENTS``, so a new agent file is checked without
-touching this test: jit and vmap over seeds, bitwise determinism, finite losses, action
-shapes and range, decide() from caller-supplied noise, the fast Policy, checkpoint round
-trips, config checks on swept values, and the CLI selecting it by name.
+touching this test. Each agent trains two seeds through the Experiment (the CLI's loop) on a
+small Hopper dataset twice: once stopped after 5 steps and resumed to 10, once straight to
+10. Checked: the resumed run equals the uninterrupted one bit for bit (determinism and exact
+resume), results.json (finite scores, N candidates only with a critic, the agent's extra
+evaluations), different seeds train differently, action shapes and range from
+``sample_actions`` (online and EMA actors, N = 1 and N > 1), ``decide`` from caller noise,
+the fast ``Policy``, and config checks applied to swept values.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
+from conftest import DATASET
 
 from ofql_jax.agents import AGENTS
 from ofql_jax.agents.base import Agent, AgentState
 from ofql_jax.checkpointing import Checkpointer
+from ofql_jax.config_checks import _check_sweep
 from ofql_jax.errors import OFQLError
 from ofql_jax.policy import Policy
-from ofql_jax.train import init_states, make_train_chunk
-from ofql_jax.types import Transitions
+from ofql_jax.train import init_states, run
 
-OBS, ACT = 5, 2
+OBS, ACT = 11, 3  # Hopper
 NAMES = sorted(AGENTS)
+REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(name: str):
@@ -36,32 +46,57 @@ def tiny_config(name: str):
     return c
 
 
-def random_data(n: int = 300) -> Transitions:
-    k = jax.random.split(jax.random.key(0), 5)
-    return Transitions(
-        jax.random.normal(k[0], (n, OBS)),
-        jnp.tanh(jax.random.normal(k[1], (n, ACT))),
-        jax.random.normal(k[2], (n,)),
-        jax.random.normal(k[3], (n, OBS)),
-        (jax.random.uniform(k[4], (n,)) < 0.1).astype(jnp.float32),
-    )
+def experiment_config(name: str, num_steps: int):
+    sys.path.insert(0, str(REPO / "experiments"))
+    import d4rl
+
+    c = d4rl.get_config(f"hopper-medium,algorithm={name}")
+    assert c.algorithm == name
+    c.agent = tiny_config(name)
+    c.dataset_id, c.num_seeds, c.num_steps, c.batch_size = DATASET, 2, num_steps, 32
+    c.steps_per_call, c.eval_every, c.checkpoint_every = 5, 0, 5
+    c.eval_episodes, c.eval_candidates, c.progress = 1, 3, False
+    c.compilation_cache_dir = ""  # the session cache of conftest.py
+    return c
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    """The 400-step random Hopper dataset of conftest.py, built once for this module."""
+    from minari_factory import make_hopper_dataset
+
+    path = tmp_path_factory.mktemp("minari_datasets")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MINARI_DATASETS_PATH", str(path))
+        make_hopper_dataset(
+            DATASET, num_steps=400, max_episode_steps=40, ref_scores=(-20.272305, 3234.3)
+        )
+        yield path
 
 
 @pytest.fixture(scope="module", params=NAMES)
-def trained(request):
-    """(name, agent, states after 2 x 5 updates for seeds [0, 1], metrics)."""
+def runs(request, dataset_dir, tmp_path_factory):
+    """(name, agent, results of the resumed run, its final states, the straight run's)."""
     name = request.param
-    agent = AGENTS[name].make(tiny_config(name), OBS, ACT, 1000)
-    states = init_states(agent, [0, 1])
-    chunk = jax.jit(jax.vmap(make_train_chunk(agent, 32, 5), in_axes=(0, None)))
-    data = random_data()
-    states, metrics = chunk(states, data)
-    states, metrics = chunk(states, data)
-    return name, agent, states, jax.device_get(metrics)
+    root = tmp_path_factory.mktemp(name)
+    run(experiment_config(name, 5), root / "resumed")  # stopped early ...
+    results = run(experiment_config(name, 10), root / "resumed")  # ... and resumed
+    run(experiment_config(name, 10), root / "straight")
+    agent = AGENTS[name].make(tiny_config(name), OBS, ACT, 10)
+    like = init_states(agent, [0, 1])
+
+    def final(workdir: Path) -> AgentState:
+        ckpt = Checkpointer(workdir / "checkpoints")
+        assert ckpt.latest_step() == 10
+        state, _ = ckpt.restore(10, like=like)
+        ckpt.close()
+        return state
+
+    return name, agent, results, final(root / "resumed"), final(root / "straight")
 
 
-def test_spec_is_complete(trained):
-    name, agent, states, _ = trained
+def test_spec_is_complete(runs):
+    name, agent, _, states, _ = runs
     spec = AGENTS[name]
     assert isinstance(agent, Agent) and isinstance(states, AgentState)
     assert agent.name == name and agent.has_critic == spec.has_critic
@@ -71,25 +106,32 @@ def test_spec_is_complete(trained):
     assert not spec.has_critic or jax.tree.leaves(states.critic_params)
 
 
-def test_training_is_finite_and_deterministic(trained):
-    name, agent, states, metrics = trained
-    assert np.all(metrics["finite"] == 1.0)
-    for key, value in metrics.items():
-        assert np.all(np.isfinite(value)), key
-    assert np.all(np.asarray(states.step) == 10)
-    again = init_states(agent, [0, 1])
-    chunk = jax.jit(jax.vmap(make_train_chunk(agent, 32, 5), in_axes=(0, None)))
-    again, _ = chunk(again, random_data())
-    again, _ = chunk(again, random_data())
-    for x, y in zip(jax.tree.leaves(states), jax.tree.leaves(again), strict=True):
+def test_resumed_run_equals_uninterrupted_run_bit_for_bit(runs):
+    _, _, _, resumed, straight = runs
+    assert np.all(np.asarray(resumed.step) == 10)
+    for x, y in zip(jax.tree.leaves(resumed), jax.tree.leaves(straight), strict=True):
         np.testing.assert_array_equal(x, y)
-    # Different seeds train differently.
-    first = jax.tree.leaves(states.policy_params)[0]
-    assert not np.array_equal(first[0], first[1])
+    first = jax.tree.leaves(resumed.policy_params)[0]
+    assert not np.array_equal(first[0], first[1])  # different seeds train differently
 
 
-def test_actions_shapes_range_and_decide(trained):
-    name, agent, states, _ = trained
+def test_results_are_finite_and_labelled(runs):
+    name, agent, results, _, _ = runs
+    assert results["algorithm"] == name and results["steps"] == 10
+    assert [e["step"] for e in results["evaluations"]] == [5, 10]  # each run ends evaluated
+    assert not results["diverged_seeds"]
+    scores = results["final_scores"]
+    assert len(scores) == 2 and all(np.isfinite(s) for s in scores)
+    assert results["eval_candidates"] == (3 if agent.has_critic else 1)
+    assert ("mean_one_step" in results) == agent.has_critic
+    for option in agent.eval_options:  # e.g. DQL's DDIM(1) of the same trained agent
+        assert all(np.isfinite(s) for s in results[f"final_scores_{option}"]), option
+    for key, values in results["diagnostics"].items():
+        assert all(v is not None for v in values), key
+
+
+def test_actions_shapes_range_and_decide(runs):
+    name, agent, _, states, _ = runs
     state = jax.tree.map(lambda x: x[0], states)
     obs = jax.random.normal(jax.random.key(1), (7, OBS))
     candidates = (1, 4) if agent.has_critic else (1,)
@@ -107,63 +149,12 @@ def test_actions_shapes_range_and_decide(trained):
     assert policy(np.zeros((3, OBS), np.float32)).shape == (3, ACT)
 
 
-def test_checkpoint_round_trip(trained, tmp_path):
-    _, _, states, _ = trained
-    ckpt = Checkpointer(tmp_path / "checkpoints")
-    ckpt.save(10, states, {"evaluations": []})
-    restored, meta = ckpt.restore(10, like=states)
-    assert meta == {"evaluations": []}
-    for x, y in zip(jax.tree.leaves(states), jax.tree.leaves(restored), strict=True):
-        np.testing.assert_array_equal(x, y)
-    ckpt.close()
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_swept_values_are_checked(name):
-    from ofql_jax.config_checks import _check_sweep
-
     spec = AGENTS[name]
-    if not spec.sweepable:
-        pytest.skip(f"{name} has no sweepable hyperparameter")
-    import ml_collections
-
     field = spec.sweepable[0]
     config = ml_collections.ConfigDict({"agent": spec.default_config(), "sweep": {field: "-5"}})
     with pytest.raises(OFQLError, match=f"sweep.{field}"):
         _check_sweep(config, spec)
     config.sweep[field] = "0.001,0.01"
     _check_sweep(config, spec)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_every_agent_trains_evaluates_and_resumes_through_the_experiment(
-    name, hopper_dataset, tmp_path
-):
-    import sys
-    from pathlib import Path
-
-    from conftest import DATASET
-
-    from ofql_jax.train import run
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-    import d4rl
-
-    def config(num_steps: int):
-        c = d4rl.get_config(f"hopper-medium,algorithm={name}")
-        assert c.algorithm == name
-        c.agent = tiny_config(name)
-        c.dataset_id, c.num_seeds, c.num_steps, c.batch_size = DATASET, 2, num_steps, 32
-        c.steps_per_call, c.eval_every, c.checkpoint_every = 5, 0, 5
-        c.eval_episodes, c.eval_candidates, c.progress = 1, 3, False
-        c.compilation_cache_dir = str(tmp_path / "xla")  # the resumed run compiles from disk
-        return c
-
-    run(config(5), tmp_path / "w")  # stopped early, then resumed to the end
-    results = run(config(10), tmp_path / "w")
-    assert results["algorithm"] == name and results["steps"] == 10
-    assert [e["step"] for e in results["evaluations"]] == [5, 10]  # each run ends evaluated
-    scores = results["final_scores"]
-    assert len(scores) == 2 and all(np.isfinite(s) for s in scores)
-    assert results["eval_candidates"] == (3 if AGENTS[name].has_critic else 1)
-    assert ("mean_one_step" in results) == AGENTS[name].has_critic

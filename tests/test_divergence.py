@@ -12,12 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from minari_factory import bandit_arrays
 
 from ofql_jax.agents.ofql import default_config, make_ofql
+from ofql_jax.data.synthetic import linear_bandit
 from ofql_jax.diagnostics import outside_bounds, value_bounds
 from ofql_jax.train import init_states, make_diagnostics, make_train_chunk
-from ofql_jax.types import Transitions
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,13 +54,8 @@ def bandit_config(**overrides):
 
 def train_bandit(config, chunks: int = 3, chunk_steps: int = 200):
     """Train two seeds on the bandit; return per chunk the monitor's flags and diagnostics."""
-    arrays = bandit_arrays()
-    n = len(arrays["rewards"])
-    data = Transitions(
-        jnp.asarray(arrays["observations"]), jnp.asarray(arrays["actions"]),
-        jnp.asarray(arrays["rewards"]), jnp.asarray(arrays["observations"]), jnp.zeros(n),
-    )  # fmt: skip
-    bounds = value_bounds(arrays["rewards"], np.zeros(n), None, config.discount)
+    data = jax.tree.map(jnp.asarray, linear_bandit())
+    bounds = value_bounds(np.asarray(data.rewards), np.asarray(data.dones), None, config.discount)
     agent = make_ofql(config, 4, 1)
     states = init_states(agent, [0, 1])
     chunk = jax.jit(jax.vmap(make_train_chunk(agent, 64, chunk_steps), in_axes=(0, None)))

@@ -4,18 +4,13 @@ forward pass of the network, and one CLI run end to end (with DQL+DDIM(1) report
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import DATASET
 
 from ofql_jax import critic as critic_lib
 from ofql_jax import diffusion
@@ -296,28 +291,3 @@ def test_bc_term_of_the_actor_loss_matches_a_hand_computation(tiny):
     assert float(info["actor/loss"]) == pytest.approx(
         float(info["actor/bc_loss"]) + config.eta * float(info["actor/q_loss"]), rel=1e-5
     )
-
-
-# --- (e) the CLI end to end -----------------------------------------------------------------
-
-
-def test_cli_run_reports_ddpm_one_step_and_ddim1(hopper_dataset, tmp_path):
-    workdir = tmp_path / "dql"
-    args = [
-        sys.executable, "-m", "ofql_jax.main", "--config=experiments/d4rl.py:hopper-medium",
-        f"--config.dataset_id={DATASET}", f"--workdir={workdir}", "--config.algorithm=dql",
-        "--config.agent.hidden_dims=(16,16)", "--config.agent.critic_hidden_dims=(16,16)",
-        "--config.num_steps=20", "--config.steps_per_call=10", "--config.num_seeds=2",
-        "--config.eval_episodes=1", "--config.eval_candidates=4", "--config.progress=False",
-        "--config.compilation_cache_dir=",
-    ]  # fmt: skip
-    env = {**os.environ, "MINARI_DATASETS_PATH": str(hopper_dataset)}
-    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((workdir / "results.json").read_text())
-    assert results["algorithm"] == "dql"
-    final = results["evaluations"][-1]
-    assert final["step"] == 20
-    for name in ("scores", "scores_one_step", "scores_ddim1"):
-        assert len(final[name]) == 2 and all(np.isfinite(v) for v in final[name]), name
-    assert "diag/q_policy_mean" in final["diagnostics"]

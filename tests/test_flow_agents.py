@@ -8,17 +8,12 @@ chain against central finite differences in float64, and one CLI run per agent.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import subprocess
 import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import DATASET
 from test_train import REPO
 
 from ofql_jax import critic as critic_lib
@@ -254,43 +249,6 @@ def test_task_defaults_reach_the_experiment_config():
     c = d4rl.get_config("antmaze-medium-play,dql,algorithm=fbrac")
     assert (c.agent.actor_lr, c.agent.grad_norm, c.agent.max_q_backup) == (1e-3, 2.0, True)
     assert c.agent.eta == 0.5 and c.agent.train_steps == 5 and c.agent.inference_steps == 1
-
-
-def test_cli_trains_and_evaluates_both_agents(hopper_dataset, tmp_path):
-    common = [
-        "--config=experiments/d4rl.py:hopper-medium", f"--config.dataset_id={DATASET}",
-        "--config.agent.hidden_dims=(16,16)", "--config.agent.critic_hidden_dims=(16,16)",
-        "--config.agent.time_dim=8",
-        "--config.num_steps=20", "--config.steps_per_call=10", "--config.num_seeds=2",
-        "--config.eval_episodes=1", "--config.eval_candidates=4", "--config.progress=False",
-        "--config.compilation_cache_dir=",
-    ]  # fmt: skip
-    extra = {
-        "fql": ["--config.algorithm=fql"],
-        "fbrac": ["--config.algorithm=fbrac", "--config.agent.eval_steps=(2,)"],
-    }
-    env = {**os.environ, "MINARI_DATASETS_PATH": str(hopper_dataset)}
-    procs = {}
-    with contextlib.ExitStack() as logs:  # both run at once: half the wall time
-        for name, args in extra.items():
-            workdir = f"--workdir={tmp_path / name}"
-            command = [sys.executable, "-m", "ofql_jax.main", *common, workdir, *args]
-            log = logs.enter_context(open(tmp_path / f"{name}.log", "w"))
-            procs[name] = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)
-        for proc in procs.values():
-            proc.wait(timeout=600)
-    for name, proc in procs.items():
-        err = (tmp_path / f"{name}.log").read_text()
-        assert proc.returncode == 0, (name, err[-3000:])
-        results = json.loads((tmp_path / name / "results.json").read_text())
-        assert results["algorithm"] == name and results["steps"] == 20
-        suffixes = ["", "_one_step"] + (["_euler2"] if name == "fbrac" else [])
-        for suffix in suffixes:
-            scores = results[f"final_scores{suffix}"]
-            assert len(scores) == 2 and all(np.isfinite(scores)), (name, suffix)
-        diag = results["diagnostics"]
-        assert len(diag["diag/q_policy_mean"]) == 2 and np.all(np.isfinite(diag["diag/saturation"]))
-        assert results["config"]["agent"]["hidden_dims"] == [16, 16]
 
 
 @pytest.mark.parametrize("module", [fql, fbrac])

@@ -15,7 +15,8 @@ import optax
 import pytest
 from test_train import cli_args, max_abs_diff, random_dataset, small_config, tiny_agent_config
 
-from ofql_jax.agents.ofql import _learning_rate, make_ofql
+from ofql_jax.agents.base import learning_rate as _learning_rate
+from ofql_jax.agents.ofql import make_ofql
 from ofql_jax.parallel import resolve_group_size
 from ofql_jax.policy import Policy
 from ofql_jax.train import Experiment, MultiSeedTrainer, init_states

@@ -66,6 +66,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.flow_ratio = 0.5  # P(r = t): share of instantaneous-velocity (flow-matching) samples
     c.endpoint_ratio = 0.25  # share of L_FBC pairs set to (r, t) = (0, 1), the one-step map;
     # ours, not the paper's (0 = the paper's sampler): docs/algorithm.md section 9
+    c.uniform_ratio = 0.0  # share of L_FBC pairs from two sorted uniforms, not logit-normals (ours)
     c.time_mean = -0.4  # logit-normal mean for (t, r)
     c.time_std = 1.0  # logit-normal std for (t, r)
     c.bc_loss_reduction = "sum"  # sum | mean over action dims of ||u - u_tgt||^2
@@ -76,7 +77,7 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
-SWEEPABLE = ("eta", "flow_ratio", "endpoint_ratio", "actor_lr", "critic_lr")  # hparams leaves
+SWEEPABLE = ("eta", "flow_ratio", "endpoint_ratio", "uniform_ratio", "actor_lr", "critic_lr")
 
 
 def make_ofql(
@@ -123,7 +124,7 @@ def make_ofql(
         return meanflow.flow_bc_loss(
             u_fn(params, batch.observations), batch.actions, key, state.hparams["flow_ratio"],
             c.time_mean, c.time_std, c.bc_loss_reduction, c.loss_weight_power,
-            c.loss_weight_eps, state.hparams["endpoint_ratio"],
+            c.loss_weight_eps, state.hparams["endpoint_ratio"], state.hparams["uniform_ratio"],
         )  # fmt: skip
 
     def init(key: jax.Array) -> AgentState:
