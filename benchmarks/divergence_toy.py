@@ -7,9 +7,15 @@ linearly values a = 1 at about 2. For each (eta, endpoint_ratio) the script trai
 ``--chunk`` updates, the critics' mean value of the policy's own actions (``diag/q_policy_mean``,
 averaged over seeds), the policy's mean |a| and whether the value-divergence monitor fired.
 
+``--algorithm dql`` (or ``fbrac``) trains that agent instead, at its default T = 5 and the same
+network sizes, eta values and learning rates (``--endpoint``/``--uniform`` are OFQL's and are
+ignored): the same data, the same critics, a policy class whose BC loss trains every step
+of the chain it acts with.
+
 Usage:
     python benchmarks/divergence_toy.py                        # the grid used in docs/algorithm.md
     python benchmarks/divergence_toy.py --eta 0.3 --endpoint 0 0.25 --chunks 4
+    python benchmarks/divergence_toy.py --algorithm dql --eta 0 0.1 0.3 30
 """
 
 from __future__ import annotations
@@ -22,20 +28,29 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ofql_jax.agents.ofql import default_config, make_ofql
+from ofql_jax.agents import AGENTS
 from ofql_jax.data.synthetic import linear_bandit
 from ofql_jax.diagnostics import outside_bounds, value_bounds
 from ofql_jax.train import init_states, make_diagnostics, make_train_chunk
 
 
-def run(eta: float, endpoint: float, chunks: int, chunk: int, uniform: float = 0.0) -> list[dict]:
-    c = default_config()
-    c.hidden_dims, c.critic_hidden_dims, c.time_dim = (32, 32), (32, 32), 8
-    c.discount, c.actor_lr, c.critic_lr = 0.0, 1e-3, 1e-3
-    c.eta, c.endpoint_ratio, c.uniform_ratio = eta, endpoint, uniform
+def run(
+    eta: float,
+    endpoint: float,
+    chunks: int,
+    chunk: int,
+    uniform: float = 0.0,
+    algorithm: str = "ofql",
+) -> list[dict]:
+    spec = AGENTS[algorithm]
+    c = spec.default_config()
+    c.hidden_dims, c.critic_hidden_dims = (32, 32), (32, 32)
+    c.discount, c.actor_lr, c.critic_lr, c.eta = 0.0, 1e-3, 1e-3, eta
+    if algorithm == "ofql":
+        c.time_dim, c.endpoint_ratio, c.uniform_ratio = 8, endpoint, uniform
     data = jax.tree.map(jnp.asarray, linear_bandit())
     bounds = value_bounds(np.asarray(data.rewards), np.asarray(data.dones), None, c.discount)
-    agent = make_ofql(c, 4, 1)
+    agent = spec.make(c, 4, 1, chunks * chunk)
     states = init_states(agent, [0, 1])
     train = jax.jit(jax.vmap(make_train_chunk(agent, 64, chunk), in_axes=(0, None)))
     diagnose = make_diagnostics(agent, 512)
@@ -62,17 +77,24 @@ def main() -> None:
     parser.add_argument("--uniform", type=float, nargs="+", default=[0.0])
     parser.add_argument("--chunks", type=int, default=4)
     parser.add_argument("--chunk", type=int, default=200, help="updates between diagnoses")
+    parser.add_argument("--algorithm", default="ofql", choices=["ofql", "dql", "fbrac"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    print("bound 1.3 (data: mean |a| 0.08, no saturation); per chunk: Q / mean|a| / flagged seeds")
+    if args.algorithm != "ofql":  # the sampler options are OFQL's
+        args.endpoint, args.uniform = [0.0], [0.0]
+    print(f"{args.algorithm}; bound 1.3 (data: mean |a| 0.08, no saturation);")
+    print("per chunk: Q / mean|a| / flagged seeds")
     results = {}
     for eta, endpoint, uniform in itertools.product(args.eta, args.endpoint, args.uniform):
-        rows = run(eta, endpoint, args.chunks, args.chunk, uniform)
-        results[f"eta={eta:g},endpoint_ratio={endpoint:g},uniform_ratio={uniform:g}"] = rows
+        rows = run(eta, endpoint, args.chunks, args.chunk, uniform, args.algorithm)
+        key = f"eta={eta:g}"
+        if args.algorithm == "ofql":
+            key += f",endpoint_ratio={endpoint:g},uniform_ratio={uniform:g}"
+        results[key] = rows
         cells = "  ".join(
             f"{r['step']}: {r['q']:.2f}/{r['action_abs']:.2f}/{r['flagged']}" for r in rows
         )
-        print(f"eta {eta:<5g} endpoint {endpoint:<4g} uniform {uniform:<4g} {cells}", flush=True)
+        print(f"{key:<48} {cells}", flush=True)
     if args.json:
         print(json.dumps(results))
 

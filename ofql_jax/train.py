@@ -329,6 +329,10 @@ class Experiment:
         latest = self.ckpt.latest_step()
         if latest is not None:
             self.states, meta = self.ckpt.restore(latest, like=self.states)
+            if self.mesh is None:
+                # Orbax returns committed arrays, which give the training chunk another
+                # jit signature than fresh states and so miss the compilation cache.
+                self.states = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), self.states)
             self.step, self.evaluations = latest, meta.get("evaluations", [])
             self.diverged = dict(meta.get("diverged", {}))
             self.value_diverged = dict(meta.get("value_diverged", {}))
