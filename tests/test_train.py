@@ -13,7 +13,7 @@ from conftest import DATASET
 
 from ofql_jax.agents.ofql import default_config, make_ofql
 from ofql_jax.checkpointing import Checkpointer
-from ofql_jax.train import MultiSeedTrainer, init_states, run
+from ofql_jax.train import Experiment, MultiSeedTrainer, init_states, run
 from ofql_jax.types import Transitions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +130,12 @@ def test_resumed_run_equals_uninterrupted_run(hopper_dataset, tmp_path):
     assert full["final_scores"] == resumed["final_scores"]
     assert meta_a["evaluations"] == meta_b["evaluations"]
     assert [e["step"] for e in resumed["evaluations"]] == [20, 40]
+    # Restored states must look like fresh ones to jit (uncommitted), or a resumed run
+    # compiles its training chunk again instead of hitting the compilation cache.
+    again = Experiment(small_config(num_steps=60), tmp_path / "resumed")
+    assert again.step == 40
+    assert not any(x.committed for x in jax.tree.leaves(again.states))
+    again.close()
 
 
 def test_resume_refuses_a_different_config(hopper_dataset, tmp_path):
