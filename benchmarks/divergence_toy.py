@@ -31,7 +31,7 @@ import numpy as np
 from ofql_jax.agents import AGENTS
 from ofql_jax.data.synthetic import linear_bandit
 from ofql_jax.diagnostics import outside_bounds, value_bounds
-from ofql_jax.train import init_states, make_diagnostics, make_train_chunk
+from ofql_jax.train import diagnosed_chunks
 
 
 def run(
@@ -51,13 +51,8 @@ def run(
     data = jax.tree.map(jnp.asarray, linear_bandit())
     bounds = value_bounds(np.asarray(data.rewards), np.asarray(data.dones), None, c.discount)
     agent = spec.make(c, 4, 1, chunks * chunk)
-    states = init_states(agent, [0, 1])
-    train = jax.jit(jax.vmap(make_train_chunk(agent, 64, chunk), in_axes=(0, None)))
-    diagnose = make_diagnostics(agent, 512)
     rows = []
-    for i in range(chunks):
-        states, _ = train(states, data)
-        d = jax.device_get(diagnose(states, data, jnp.asarray([0, 1], jnp.uint32), jnp.uint32(i)))
+    for i, d in enumerate(diagnosed_chunks(agent, data, [0, 1], 64, chunk, chunks, 512)):
         rows.append(
             dict(
                 step=(i + 1) * chunk,

@@ -137,6 +137,25 @@ def make_diagnostics(agent: Agent, batch_size: int = DIAGNOSTIC_BATCH):
     return jax.jit(jax.vmap(one, in_axes=(0, None, 0, None)))
 
 
+def diagnosed_chunks(
+    agent: Agent, data: Transitions, seeds: list[int], batch_size: int, chunk_steps: int,
+    chunks: int, diagnostic_batch: int = DIAGNOSTIC_BATCH,
+):  # fmt: skip
+    """Train ``seeds`` from scratch in ``chunks`` jitted chunks of ``chunk_steps`` updates and
+    yield, after each, the host copy of every member's ``agent.diagnose`` metrics.
+
+    For small studies of training dynamics (the divergence toy and its test), without the
+    Experiment's outputs.
+    """
+    states = init_states(agent, seeds)
+    train = jax.jit(jax.vmap(make_train_chunk(agent, batch_size, chunk_steps), in_axes=(0, None)))
+    diagnose = make_diagnostics(agent, diagnostic_batch)
+    values = jnp.asarray(seeds, jnp.uint32)
+    for i in range(chunks):
+        states, _ = train(states, data)
+        yield jax.device_get(diagnose(states, data, values, jnp.uint32(i)))
+
+
 class MultiSeedTrainer:
     """Compiles (ahead of time, once per chunk length) and runs the training chunk for all seeds.
 

@@ -16,7 +16,7 @@ import pytest
 from ofql_jax.agents.ofql import default_config, make_ofql
 from ofql_jax.data.synthetic import linear_bandit
 from ofql_jax.diagnostics import outside_bounds, value_bounds
-from ofql_jax.train import init_states, make_diagnostics, make_train_chunk
+from ofql_jax.train import diagnosed_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,15 +57,10 @@ def train_bandit(config, chunks: int = 3, chunk_steps: int = 200):
     data = jax.tree.map(jnp.asarray, linear_bandit())
     bounds = value_bounds(np.asarray(data.rewards), np.asarray(data.dones), None, config.discount)
     agent = make_ofql(config, 4, 1)
-    states = init_states(agent, [0, 1])
-    chunk = jax.jit(jax.vmap(make_train_chunk(agent, 64, chunk_steps), in_axes=(0, None)))
-    diagnose = make_diagnostics(agent, 512)
-    history = []
-    for i in range(chunks):
-        states, _ = chunk(states, data)
-        diag = diagnose(states, data, jnp.asarray([0, 1], jnp.uint32), jnp.uint32(i))
-        diag = jax.device_get(diag)
-        history.append((outside_bounds(diag["diag/q_policy_mean"], bounds), diag))
+    history = [
+        (outside_bounds(diag["diag/q_policy_mean"], bounds), diag)
+        for diag in diagnosed_chunks(agent, data, [0, 1], 64, chunk_steps, chunks, 512)
+    ]
     return bounds, history
 
 
