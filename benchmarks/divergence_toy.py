@@ -31,7 +31,7 @@ import numpy as np
 from ofql_jax.agents import AGENTS
 from ofql_jax.data.synthetic import linear_bandit
 from ofql_jax.diagnostics import outside_bounds, value_bounds
-from ofql_jax.train import diagnosed_chunks
+from ofql_jax.trainer import diagnosed_chunks
 
 
 def run(

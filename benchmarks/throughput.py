@@ -31,7 +31,7 @@ import numpy as np
 
 from ofql_jax.agents import AGENTS
 from ofql_jax.policy import Policy
-from ofql_jax.train import MultiSeedTrainer, init_states
+from ofql_jax.trainer import MultiSeedTrainer, init_states
 from ofql_jax.types import Transitions
 
 OBS_DIM, ACT_DIM, BATCH, WIDTH = 17, 6, 256, 256  # HalfCheetah shapes, DQL sizes

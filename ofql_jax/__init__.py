@@ -10,7 +10,7 @@ Library use::
 
 from ofql_jax.agents import AGENTS, Agent, AgentState, default_config, make_ofql
 from ofql_jax.errors import OFQLError
-from ofql_jax.train import init_states, make_train_chunk, seed_keys, seed_values
+from ofql_jax.trainer import init_states, make_train_chunk, seed_keys, seed_values
 from ofql_jax.types import Transitions
 
 __version__ = "0.1.0"

@@ -198,9 +198,10 @@ def ddpm_sample(
     clip_denoised: bool = True,
     unroll: int | bool = True,
     return_x0: bool = False,
+    bound: float = 1.0,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """DQL's ``p_sample_loop`` + ``sample``: the ancestral chain from ``x_T`` through every step
-    of ``schedule``, then a clip to [-1, 1].
+    of ``schedule``, then a clip to [-1, 1] (``[-bound, bound]``, as the denoised x0's clip).
 
     ``step_noise [..., S, d]``: draw ``j`` is used by the ``j``-th reverse step (chain index
     ``S-1-j``); the last is multiplied by 0 (no noise at ``t = 0``), as DQL draws and masks it.
@@ -226,13 +227,13 @@ def ddpm_sample(
     def step(x, s):
         eps = eps_fn(x, jnp.full(x.shape[:-1], s["t"], jnp.int32))
         x0_raw = s["recip"] * x - s["recipm1"] * eps
-        x0 = jnp.clip(x0_raw, -1.0, 1.0) if clip_denoised else x0_raw
+        x0 = jnp.clip(x0_raw, -bound, bound) if clip_denoised else x0_raw
         mean = s["coef1"] * x0 + s["coef2"] * x
         nonzero = (s["k"] != 0).astype(dtype)  # chain step 0: the mean only
         return mean + nonzero * s["std"] * s["z"], x0_raw
 
     x, x0s = jax.lax.scan(step, x_T, xs, unroll=unroll)
-    x = jnp.clip(x, -1.0, 1.0)
+    x = jnp.clip(x, -bound, bound)
     return (x, x0s) if return_x0 else x
 
 

@@ -9,3 +9,10 @@ class OFQLError(Exception):
     for anything a user can correct: unknown dataset, wrong action space,
     unreachable server, bad config value, corrupt checkpoint.
     """
+
+
+class StoppedError(OFQLError):
+    """A run stopped on request (SIGTERM / Ctrl-C) after saving a checkpoint.
+
+    A suite stops at it instead of going on with the next cell.
+    """

@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
     from ofql_jax.errors import OFQLError
-    from ofql_jax.train import move_aside, run
+    from ofql_jax.experiment import move_aside, run
+    from ofql_jax.runtime import setup_process
 
     config = _CONFIG.value
     workdir = _WORKDIR.value or os.path.join("runs", config.task)
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             moved = move_aside(workdir)
             if moved:
                 print(f"Moved the previous run in {workdir} to {moved}.", file=sys.stderr)
+        setup_process(config)  # before any other JAX call
         results = run(config, workdir, allow_config_change=_ALLOW_CONFIG_CHANGE.value)
     except OFQLError as err:
         if debug:

@@ -105,8 +105,10 @@ def flow_bc_loss(
     return loss, {"actor/bc_loss_unweighted": per_sample.mean(), "actor/time_gap": (t - r).mean()}
 
 
-def one_step_action(u_fn: VelocityFn, noise: jax.Array) -> jax.Array:
+def one_step_action(u_fn: VelocityFn, noise: jax.Array, bound: float = 1.0) -> jax.Array:
     """The one-step policy: ``clip(e - u(e, r=0, t=1), -1, 1)``; differentiable in the params.
+
+    ``bound = b`` clips to ``[-b, b]`` instead (data in a larger box, as the toy experiment's).
 
     Example:
         >>> a = one_step_action(lambda z, r, t: z, jnp.ones((2, 3)))  # u = z maps e to 0
@@ -114,4 +116,4 @@ def one_step_action(u_fn: VelocityFn, noise: jax.Array) -> jax.Array:
         [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
     """
     ones = jnp.ones(noise.shape[:-1], noise.dtype)
-    return jnp.clip(noise - u_fn(noise, 0.0 * ones, ones), -1.0, 1.0)
+    return jnp.clip(noise - u_fn(noise, 0.0 * ones, ones), -bound, bound)

@@ -27,8 +27,9 @@ from ofql_jax.agents.base import Agent, AgentState
 from ofql_jax.checkpointing import Checkpointer
 from ofql_jax.config_checks import _check_sweep
 from ofql_jax.errors import OFQLError
+from ofql_jax.experiment import run
 from ofql_jax.policy import Policy
-from ofql_jax.train import init_states, run
+from ofql_jax.trainer import init_states
 
 OBS, ACT = 11, 3  # Hopper
 NAMES = sorted(AGENTS)

@@ -36,7 +36,8 @@ from test_train import (
 from ofql_jax.agents.ofql import make_ofql
 from ofql_jax.checkpointing import Checkpointer
 from ofql_jax.errors import OFQLError
-from ofql_jax.train import Experiment, init_states
+from ofql_jax.experiment import Experiment
+from ofql_jax.trainer import init_states
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -420,5 +421,5 @@ def test_results_record_versions_backend_and_dataset_hash(hopper_dataset, tmp_pa
     )
     assert results["dataset_id"] == DATASET and len(results["dataset_sha256"]) == 64
     again = Experiment(small_config(num_steps=10, eval_episodes=0), tmp_path / "w2")
-    assert again.dataset_hash == results["dataset_sha256"]  # same data, same hash
+    assert again.run_data.sha256 == results["dataset_sha256"]  # same data, same hash
     again.close()

@@ -14,7 +14,7 @@ from test_train import REPO, small_config
 from ofql_jax.data import minari_data
 from ofql_jax.data.sources import choose_data
 from ofql_jax.errors import OFQLError
-from ofql_jax.train import run
+from ofql_jax.experiment import run
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from conftest import DATASET
 
 from ofql_jax.agents.ofql import default_config, make_ofql
 from ofql_jax.checkpointing import Checkpointer
-from ofql_jax.train import Experiment, MultiSeedTrainer, init_states, run
+from ofql_jax.experiment import Experiment, run
+from ofql_jax.trainer import MultiSeedTrainer, init_states
 from ofql_jax.types import Transitions
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,0 +1,636 @@
+"""Run a grid of (algorithm, task, overrides, seeds) cells and write one report.
+
+    python -m ofql_jax.suite --suite=experiments/suites/cpu.py --workdir=runs/cpu
+
+A suite file (``experiments/suites/*.py``) returns an ``ml_collections.ConfigDict`` whose
+``cells`` are made with ``cell(...)``; any suite field can be overridden on the command line
+(``--suite.seeds=2``, ``--suite.defaults.num_steps=5000``, ``--suite.select=main``).
+
+Each cell is one multi-seed program (``ofql_jax.experiment.Experiment``) in
+``<workdir>/programs/<name>``; cells that differ only in sweepable hyperparameters of the
+same agent (e.g. ``agent.eta``) run as ONE vmapped sweep program. When a program finishes,
+each of its cells gets ``<workdir>/cells/<cell>/results.json`` (for a merged sweep, the
+cell's own setting, see ``ofql_jax.results.select_setting``). Re-running the command skips
+finished programs and resumes a partial one from its newest checkpoint; a failed cell is
+recorded and the suite goes on (exit status 1 at the end); SIGTERM / Ctrl-C saves a
+checkpoint and stops the suite (re-run to resume). ``suite.json`` (the plan) and
+``status.json`` (state, error and wall time per cell) are what ``ofql_jax.report`` reads.
+
+Example suite file::
+
+    from ofql_jax.suite import cell, new_suite
+
+    def get_config():
+        s = new_suite("tiny", "OFQL against flow BC on the hopper replica.")
+        s.defaults.num_steps = 20_000
+        s.cells = (cell("ofql", "hopper-medium"), cell("flow_bc", "hopper-medium"))
+        return s
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+from ofql_jax.errors import OFQLError, StoppedError
+
+GROUPS = ("main", "one_step_ablation", "flow_ratio", "eta_grid")
+EXIT_USER_ERROR, EXIT_CELL_FAILED = 2, 1
+
+
+def new_suite(name: str, description: str) -> ml_collections.ConfigDict:
+    """A suite config with every field commented; fill ``cells`` and ``defaults``."""
+    s = ml_collections.ConfigDict()
+    s.name = name  # the suite's name (report title; default workdir runs/<name>)
+    s.description = description  # one paragraph: what it compares and why it is sized so
+    s.base_config = "../d4rl.py"  # experiment config file, relative to the suite file's folder
+    s.seeds = 3  # seeds per cell unless a cell says otherwise
+    s.select = ""  # comma-separated cell names or groups to run ("" = every cell)
+    s.cost_json = ""  # a benchmarks/throughput.py JSON for the report's cost table ("" = none)
+    s.report = True  # write report.md at the end
+    # Overrides of every cell's experiment config (nested like the config: agent.eta is
+    # defaults.agent.eta); a cell's own overrides win.
+    s.defaults = ml_collections.ConfigDict({"progress": False, "agent": {}})
+    s.cells = ()  # cell(...) dicts
+    return s
+
+
+def cell(
+    algorithm: str,
+    task: str,
+    *,
+    label: str | None = None,
+    group: str = "main",
+    overrides: Mapping[str, Any] | None = None,
+    sweep: Mapping[str, str] | None = None,
+    seeds: int | None = None,
+    protocol: str = "paper",
+    name: str | None = None,
+) -> dict[str, Any]:
+    """One cell of a suite: ``algorithm`` on ``task`` with config ``overrides``.
+
+    ``overrides`` is nested like the config (``{"agent": {"eta": 0.1}, "num_steps": 5000}``)
+    or uses dotted keys (``{"agent.eta": 0.1}``); ``sweep`` runs the cell itself as a sweep
+    (``{"flow_ratio": "1,0.5,0"}``); ``label`` is the report's name for the algorithm
+    (default: the algorithm's); ``group`` is one of ``GROUPS``.
+
+    Example:
+        >>> cell("dql", "hopper-medium", overrides={"agent.num_diffusion_steps": 5})["name"]
+        'dql5-hopper-medium'
+    """
+    nested = _nest(overrides or {})
+    label = label or _DEFAULT_LABELS.get(algorithm, algorithm)
+    return {
+        "name": name or f"{_slug(label)}-{task}",
+        "algorithm": algorithm,
+        "task": task,
+        "protocol": protocol,
+        "label": label,
+        "group": group,
+        "overrides": nested,
+        "sweep": dict(sweep or {}),
+        "seeds": seeds,
+    }
+
+
+def task_default(algorithm: str, task: str, field: str, protocol: str = "paper") -> Any:
+    """The value ``experiments/d4rl.py`` gives ``agent.<field>`` on ``task`` (e.g. OFQL's eta),
+    so that a suite can name it explicitly (and share a sweep program with a grid over it).
+
+    Example:
+        >>> task_default("ofql", "kitchen-mixed", "eta")
+        0.01
+    """
+    from ofql_jax.agents import get_agent_spec
+    from ofql_jax.tasks import get_task
+
+    spec = get_agent_spec(algorithm)
+    values = spec.task_defaults(get_task(task), protocol)
+    return values[field] if field in values else spec.default_config()[field]
+
+
+_DEFAULT_LABELS = {"ofql": "OFQL", "dql": "DQL(5)", "fql": "FQL", "fbrac": "FBRAC",
+                   "bc": "BC", "flow_bc": "flow BC"}  # fmt: skip
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower().replace("+", "-")) or "cell"
+
+
+def _nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, Mapping):
+            value = _nest(value)
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf] = _merge(node[leaf], value)
+        else:
+            node[leaf] = value
+    return out
+
+
+def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, ml_collections.ConfigDict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """One multi-seed program: a cell, or cells merged into one sweep."""
+
+    name: str
+    cells: tuple[dict[str, Any], ...]
+    overrides: dict[str, Any]  # the common config overrides (defaults + cell)
+    sweep: dict[str, str]  # config.sweep of the program
+    settings: tuple[dict[str, float], ...]  # per cell: its swept values ({} if not merged)
+
+
+def load_suite_file(path: str | Path) -> ml_collections.ConfigDict:
+    """``get_config()`` of a suite file (for code; the CLI loads it through its flag)."""
+    spec = importlib.util.spec_from_file_location("ofql_suite", Path(path))
+    if spec is None or not Path(path).is_file():
+        raise OFQLError(f"cannot load the suite file {path}: pass one of experiments/suites/*.py.")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def selected_cells(suite: ml_collections.ConfigDict) -> list[dict[str, Any]]:
+    """The suite's cells (with the suite's seeds filled in), filtered by ``suite.select``."""
+    cells = [dict(_plain(c)) for c in suite.cells]
+    for c in cells:
+        c["seeds"] = c.get("seeds") or suite.seeds
+        if c["group"] not in GROUPS:
+            raise OFQLError(
+                f"cell {c['name']} has group {c['group']!r}: use one of {', '.join(GROUPS)}."
+            )
+    names = [c["name"] for c in cells]
+    if len(set(names)) != len(names):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise OFQLError(f"the suite names cells twice ({', '.join(repeated)}): give them names.")
+    wanted = [w.strip() for w in str(suite.select).split(",") if w.strip()]
+    if not wanted:
+        return cells
+    known = set(names) | {c["group"] for c in cells}
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise OFQLError(
+            f"--suite.select names {', '.join(unknown)}, which is no cell or group of this "
+            f"suite: choose from {', '.join(sorted(known))}."
+        )
+    return [c for c in cells if c["name"] in wanted or c["group"] in wanted]
+
+
+def _sweepable(algorithm: str) -> tuple[str, ...]:
+    from ofql_jax.agents import get_agent_spec
+
+    return tuple(get_agent_spec(algorithm).sweepable or ())
+
+
+def plan_programs(cells: Sequence[dict[str, Any]], defaults: Mapping[str, Any]) -> list[Program]:
+    """Group the cells into programs. Cells equal but for sweepable ``agent.*`` values, whose
+    values form a full grid, become one sweep; identical cells share one program; every
+    other cell is a program of its own."""
+    keyed: dict[str, list[tuple[dict[str, Any], dict[str, Any], dict[str, float]]]] = {}
+    for c in cells:
+        overrides = _merge(_plain(defaults), c["overrides"])
+        agent = dict(overrides.get("agent", {}))
+        swept = {}
+        if not c["sweep"]:
+            for name in _sweepable(c["algorithm"]):
+                if name in agent:
+                    swept[name] = float(agent.pop(name))
+        common = {**overrides, "agent": agent}
+        key = json.dumps(
+            [c["algorithm"], c["task"], c["protocol"], c["seeds"], common, c["sweep"],
+             sorted(swept)], sort_keys=True, default=str,
+        )  # fmt: skip
+        keyed.setdefault(key, []).append((c, common, swept))
+    programs = []
+    for members in keyed.values():
+        names = sorted(members[0][2])
+        combos = list(dict.fromkeys(tuple(m[2][k] for k in names) for m in members))
+        grid = {k: sorted({combo[i] for combo in combos}) for i, k in enumerate(names)}
+        varying = [k for k in names if len(grid[k]) > 1]
+        first, common, _ = members[0]
+        if len(combos) > 1 and len(combos) == _product(len(v) for v in grid.values()):
+            agent = {**common["agent"], **{k: grid[k][0] for k in names if k not in varying}}
+            sweep = {k: ",".join(f"{v:g}" for v in grid[k]) for k in varying}
+            name = f"{first['algorithm']}-{first['task']}-{'-'.join(varying)}-sweep"
+            ordered = sorted(members, key=lambda m: [m[2][k] for k in varying])
+            programs.append(Program(
+                name, tuple(m[0] for m in ordered), {**common, "agent": agent}, sweep,
+                tuple({k: m[2][k] for k in varying} for m in ordered),
+            ))  # fmt: skip
+            continue
+        for combo in combos:  # identical cells share a program
+            same = [m for m in members if tuple(m[2][k] for k in names) == combo]
+            agent = {**common["agent"], **same[0][2]}
+            programs.append(Program(
+                same[0][0]["name"], tuple(m[0] for m in same), {**common, "agent": agent},
+                dict(first["sweep"]), tuple({} for _ in same),
+            ))  # fmt: skip
+    return programs
+
+
+def _product(values) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+def _load_base(path: Path):
+    spec = importlib.util.spec_from_file_location("ofql_base_config", path)
+    if spec is None or not path.is_file():
+        raise OFQLError(
+            f"the suite's base_config {path} does not exist: set --suite.base_config to the "
+            "experiment config file (experiments/d4rl.py)."
+        )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config
+
+
+def program_config(program: Program, get_config) -> ml_collections.ConfigDict:
+    """The experiment config of a program: the base config of its task, protocol and
+    algorithm, then the overrides, seeds and sweep."""
+    first = program.cells[0]
+    config = get_config(f"{first['task']},{first['protocol']},algorithm={first['algorithm']}")
+    _apply(config, program.overrides, "")
+    config.num_seeds = int(first["seeds"])
+    for name, values in program.sweep.items():
+        if name not in config.sweep:
+            raise OFQLError(
+                f"cell {first['name']} sweeps {name}, which this algorithm cannot sweep: sweep "
+                f"one of {', '.join(sorted(config.sweep))}."
+            )
+        config.sweep[name] = values
+    return config
+
+
+def _apply(config: ml_collections.ConfigDict, overrides: Mapping[str, Any], prefix: str) -> None:
+    for key, value in overrides.items():
+        if key not in config:
+            raise OFQLError(
+                f"the suite overrides {prefix}{key}, which is not a config field: see "
+                "experiments/d4rl.py and the agent's default_config for the fields."
+            )
+        if isinstance(value, Mapping):
+            _apply(config[key], value, f"{prefix}{key}.")
+            continue
+        current = config[key]
+        if isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        if isinstance(current, float) and isinstance(value, int):
+            value = float(value)
+        try:
+            config[key] = value
+        except (TypeError, ValueError) as err:
+            raise OFQLError(
+                f"the suite sets {prefix}{key} = {value!r} ({err}): give a value of the field's "
+                "type."
+            ) from err
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores and platform, for the report's header."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version()}  # fmt: skip
+
+
+def _latest_step(workdir: Path) -> int:
+    """The newest checkpoint's step in ``workdir`` (0 without one), without opening Orbax."""
+    checkpoints = workdir / "checkpoints"
+    if not checkpoints.is_dir():
+        return 0
+    return max((int(p.name) for p in checkpoints.iterdir() if p.name.isdigit()), default=0)
+
+
+class SuiteRunner:
+    """Runs the programs of a suite in order, keeping ``suite.json`` and ``status.json``."""
+
+    def __init__(self, suite: ml_collections.ConfigDict, suite_file: str | Path,
+                 workdir: str | Path, command: str = ""):  # fmt: skip
+        self.suite, self.workdir = suite, Path(workdir)
+        self.suite_file = Path(suite_file)
+        self.cells = selected_cells(suite)
+        if not self.cells:
+            raise OFQLError(f"the suite {suite.name} has no cells: add cell(...) entries.")
+        self.programs = plan_programs(self.cells, suite.defaults)
+        base = Path(suite.base_config)
+        base = base if base.is_absolute() else self.suite_file.parent / base
+        get_config = _load_base(base.resolve())
+        self.configs = {p.name: program_config(p, get_config) for p in self.programs}
+        self.command = command
+        self.status = self._read_status()
+        if suite.cost_json and not Path(suite.cost_json).is_file():
+            raise OFQLError(
+                f"--suite.cost_json {suite.cost_json} does not exist: pass a "
+                "benchmarks/throughput.py output, e.g. "
+                "benchmarks/results/throughput_2026-11-25_cpu.json."
+            )
+
+    def _read_status(self) -> dict[str, Any]:
+        path = self.workdir / "status.json"
+        if path.exists():
+            try:
+                return json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                pass
+        return {"cells": {}, "machine": machine_info(), "commands": []}
+
+    def _write(self) -> None:
+        from ofql_jax.reporting import write_json_atomic
+
+        cells = []
+        for program in self.programs:
+            for c, setting in zip(program.cells, program.settings, strict=True):
+                cells.append({**c, "workdir": f"cells/{c['name']}", "program": program.name,
+                              "setting": setting or None})  # fmt: skip
+        plan = {"suite": self.suite.name, "suite_file": str(self.suite_file),
+                "description": self.suite.description, "cells": cells}  # fmt: skip
+        write_json_atomic(self.workdir / "suite.json", plan)
+        write_json_atomic(self.workdir / "status.json", self.status)
+
+    def _set(self, program: Program, **fields: Any) -> None:
+        for c in program.cells:
+            entry = self.status["cells"].setdefault(c["name"], {})
+            entry.update(fields)
+        self._write()
+
+    def _finished(self, program: Program) -> bool:
+        from ofql_jax.results import load_results
+
+        try:
+            results = load_results(self.workdir / "programs" / program.name)
+        except OFQLError:
+            return False
+        return results is not None and results.get("steps") == self.configs[program.name].num_steps
+
+    def _publish(self, program: Program) -> None:
+        """Write each cell's own results.json (its setting of a merged sweep) and config."""
+        from ofql_jax.reporting import write_json_atomic
+        from ofql_jax.results import load_results, select_setting
+
+        results = load_results(self.workdir / "programs" / program.name)
+        names = [s.get("name") for s in results.get("settings", [])]
+        for c, setting in zip(program.cells, program.settings, strict=True):
+            view = results
+            if setting:
+                from ofql_jax.sweep import setting_name
+
+                view = select_setting(results, names.index(setting_name(setting)))
+            out = self.workdir / "cells" / c["name"]
+            out.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(out / "results.json", view)
+            write_json_atomic(out / "config.json", results.get("config", {}))
+
+    def run(self) -> int:
+        """Run every unfinished program; returns the exit status (0, or 1 if a cell failed)."""
+        from tqdm.auto import tqdm
+
+        from ofql_jax.experiment import Experiment
+        from ofql_jax.runtime import setup_process
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.command:
+            self.status.setdefault("commands", []).append(self.command)
+        self.status["machine"] = machine_info()
+        self._write()
+        setup_process(self.configs[self.programs[0].name])
+        total = sum(self.configs[p.name].num_steps for p in self.programs)
+        done = {p.name: (self.configs[p.name].num_steps if self._finished(p)
+                         else _latest_step(self.workdir / "programs" / p.name))
+                for p in self.programs}  # fmt: skip
+        bar = tqdm(total=total, initial=sum(done.values()), unit="step", dynamic_ncols=True,
+                   desc=f"suite {self.suite.name}")  # fmt: skip
+        failed = []
+        start_all = time.time()
+        try:
+            for index, program in enumerate(self.programs, 1):
+                config = self.configs[program.name]
+                cells = ", ".join(c["name"] for c in program.cells)
+                if self._finished(program):
+                    if any(not (self.workdir / "cells" / c["name"] / "results.json").exists()
+                           for c in program.cells):  # fmt: skip
+                        self._publish(program)
+                    if any(self.status["cells"].get(c["name"], {}).get("state") != "done"
+                           for c in program.cells):  # fmt: skip
+                        self._set(program, state="done", error=None)
+                    continue
+                bar.set_postfix_str(f"{index}/{len(self.programs)} {program.name}")
+                tqdm.write(f"[{index}/{len(self.programs)}] {program.name}: {cells}")
+                previous = self.status["cells"].get(program.cells[0]["name"], {})
+                spent = float(previous.get("wall_seconds") or 0.0)
+                self._set(program, state="running", error=None, started=_now(), finished=None)
+                start = time.time()
+                base = sum(done[p.name] for p in self.programs if p.name != program.name)
+
+                def advance(step: int, base: int = base) -> None:
+                    bar.update(base + step - bar.n)
+
+                try:
+                    Experiment(config, self.workdir / "programs" / program.name).run(advance)
+                except StoppedError as err:
+                    self._set(program, state="pending", wall_seconds=spent + time.time() - start)
+                    raise OFQLError(
+                        f"{err} The suite stopped at {program.name}: re-run the same suite "
+                        "command to resume it."
+                    ) from err
+                except Exception as err:  # noqa: BLE001 - a failed cell must not stop the grid
+                    message = _failure_message(err, self.workdir / "programs" / program.name)
+                    tqdm.write(f"Cell {program.name} failed: {message}")
+                    self._set(program, state="failed", error=message, finished=_now(),
+                              wall_seconds=spent + time.time() - start)  # fmt: skip
+                    failed.append((program.name, message))
+                    continue
+                done[program.name] = config.num_steps
+                bar.update(sum(done.values()) - bar.n)
+                self._publish(program)
+                self._set(program, state="done", error=None, finished=_now(),
+                          wall_seconds=spent + time.time() - start)  # fmt: skip
+        finally:
+            bar.close()
+            self.status["last_session_seconds"] = time.time() - start_all
+            self._write()
+        if self.suite.report:
+            self.write_report()
+        if failed:
+            print(f"{len(failed)} of {len(self.programs)} programs failed:", file=sys.stderr)
+            for name, message in failed:
+                print(f"  {name}: {message}", file=sys.stderr)
+            return EXIT_CELL_FAILED
+        return 0
+
+    def write_report(self) -> Path | None:
+        from ofql_jax.report import write_report
+
+        cost = self.suite.cost_json or None
+        if cost:
+            # The suite directory keeps its own copy, so that its report stands alone.
+            shutil.copyfile(cost, self.workdir / "cost.json")
+        path = write_report(self.workdir)
+        print(f"Report: {path}")
+        return path
+
+
+def _failure_message(err: BaseException, workdir: Path) -> str:
+    """One line for the status file; a crash's traceback goes to ``<workdir>/error.log``."""
+    if isinstance(err, OFQLError):
+        return str(err)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "error.log"
+    log.write_text("".join(traceback.format_exception(err)))
+    return f"crashed with {type(err).__name__}: {err} (traceback in {log})"
+
+
+# --- command line ----------------------------------------------------------------------------
+
+USAGE = """usage: python -m ofql_jax.suite --suite=FILE [--workdir=DIR] [--report_only] [--debug]
+                              [--suite.FIELD=VALUE ...]
+
+  --suite        a suite file, e.g. experiments/suites/cpu.py (smoke, cpu, paper,
+                 one_step_ablation, flow_ratio ship with the repository)
+  --workdir      output directory (default runs/<suite name>); re-running resumes
+  --report_only  only (re)write <workdir>/report.md from what has finished
+  --debug        show tracebacks
+
+Suite fields (--suite.FIELD=VALUE):
+  name, description  the report's title and paragraph
+  base_config        experiment config file, relative to the suite file (../d4rl.py)
+  seeds              seeds per cell unless a cell says otherwise
+  select             comma-separated cell names or groups to run ("" = all)
+  cost_json          a benchmarks/throughput.py JSON for the report's cost table
+  report             write report.md at the end (True)
+  defaults.FIELD     an override of every cell's experiment config, e.g.
+                     --suite.defaults.num_steps=5000 (fields the suite file sets)
+
+Exit status: 0 when every cell finished, 1 when a cell failed (the others ran; see
+status.json and report.md), 2 for a problem with the command or suite (one sentence)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ofql_jax.suite --suite=FILE [--workdir=DIR] [--report_only]``."""
+    from absl import flags, logging
+    from ml_collections import config_flags
+
+    argv = list(sys.argv if argv is None else argv)
+    flag_values = flags.FlagValues()
+    suite_flag = config_flags.DEFINE_config_file(
+        "suite", None, "Suite file, e.g. experiments/suites/cpu.py.", flag_values=flag_values
+    )
+    workdir_flag = flags.DEFINE_string(
+        "workdir", None, "Output directory (default runs/<suite name>).", flag_values=flag_values
+    )
+    report_flag = flags.DEFINE_bool(
+        "report_only", False, "Only (re)write the report of --workdir.", flag_values=flag_values
+    )
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    logging.set_verbosity(logging.WARNING)
+    if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
+        print(USAGE)
+        return 0
+    try:
+        flag_values(argv)
+        suite = suite_flag.value
+        if suite is None:
+            raise OFQLError("no suite given: pass --suite=experiments/suites/<name>.py.")
+        suite.to_dict()  # a file that failed to load only raises on first use
+    except flags.Error as err:
+        text = re.sub(r"\s+", " ", str(err)).strip()
+        unknown = re.match(r"Unknown command line flag '(suite\.[\w.]+)'", text)
+        if unknown:
+            text = f"--{unknown.group(1)} is not a suite field"
+        print(f"error: {text}: see --help for the flags and fields.", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OFQLError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as err:  # ml_collections reports a missing or broken file as IOError
+        path = re.search(r"Attempted \[[^\]]*\]: (\S+)", re.sub(r"\s+", " ", str(err)))
+        where = path.group(1) if path else "the --suite file"
+        hint = "pass one of experiments/suites/*.py (run from the repository root)"
+        print(f"error: cannot load the suite file {where}: {hint}.", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        text = re.sub(r"\s+", " ", str(err)).strip()
+        field = re.fullmatch(r"""["']*([\w.]+)["']*""", text)
+        if isinstance(err, KeyError | AttributeError) and field:
+            text = f"{field.group(1)} is not a suite field"
+        print(f"error: invalid suite override ({text}): the fields are those of "
+              "ofql_jax.suite.new_suite (see --help).", file=sys.stderr)  # fmt: skip
+        return EXIT_USER_ERROR
+    suite_file = flag_values["suite"].config_filename
+    workdir = workdir_flag.value or os.path.join("runs", suite.name)
+    command = " ".join(["python -m ofql_jax.suite", *argv[1:]])
+    try:
+        runner = SuiteRunner(suite, suite_file, workdir, command)
+        if report_flag.value:
+            runner.write_report()
+            return 0
+        return runner.run()
+    except OFQLError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+__all__ = ["GROUPS", "Program", "SuiteRunner", "cell", "load_suite_file", "main", "new_suite",
+           "plan_programs", "program_config", "selected_cells", "task_default"]  # fmt: skip
+
+if __name__ == "__main__":
+    sys.exit(main())
