@@ -138,6 +138,11 @@ def _next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
     return min(candidates)
 
 
+def _member_name(label: str) -> str:
+    """``Seed 3`` for a plain run's member, the label itself (``eta=0.1/seed_3``) in a sweep."""
+    return f"Seed {label}" if "/" not in label else label
+
+
 class Experiment:
     """One run: data on the device, the agent, the stacked member states and every output.
 
@@ -258,19 +263,14 @@ class Experiment:
             label = member.label
             if not flagged or label in self.value_diverged or label in self.diverged:
                 continue
-            name = f"Seed {label}" if "/" not in label else label
+            name = _member_name(label)
             what = (
                 f"its critics value its own actions at Q = {q:.4g}, outside the bounds "
                 f"[{b.lower:.4g}, {b.upper:.4g}] that the dataset's rewards allow "
                 f"(best discounted return in the data {b.best_return:.4g})"
             )
             if self.config.halt_on_divergence:
-                last = self.ckpt.latest_step()
-                kept = (
-                    f"the last checkpoint (step {last}) is intact"
-                    if last
-                    else "no checkpoint was written"
-                )
+                kept = self._kept_checkpoint()
                 raise OFQLError(
                     f"{name} diverged by step {step}: {what}, and halt_on_divergence is set, so "
                     f"the run stopped ({kept}): lower eta or the learning rates (see "
@@ -282,6 +282,13 @@ class Experiment:
                     f"Warning: {name} diverged by step {step}: {what}; it goes on and is "
                     "evaluated, and results.json lists it under value_diverged_seeds."
                 )
+
+    def _kept_checkpoint(self) -> str:
+        """What a halted run leaves behind, for its error sentence."""
+        last = self.ckpt.latest_step()
+        if not last:
+            return "no checkpoint was written"
+        return f"the last checkpoint (step {last}) is intact"
 
     def _postfix(self) -> str:
         kind = "critic" if self.agent.has_critic else "loss"
@@ -296,14 +303,9 @@ class Experiment:
         for member, ok in zip(self.members, finite, strict=True):
             if ok or member.label in self.diverged:
                 continue
-            name = f"Seed {member.label}" if "/" not in member.label else member.label
+            name = _member_name(member.label)
             if self.config.halt_on_divergence:
-                last = self.ckpt.latest_step()
-                kept = (
-                    f"the last checkpoint (step {last}) is intact"
-                    if last
-                    else "no checkpoint was written"
-                )
+                kept = self._kept_checkpoint()
                 raise OFQLError(
                     f"{name} diverged (non-finite loss or parameters) by step {step} and "
                     f"halt_on_divergence is set, so the run stopped ({kept}): lower the learning "

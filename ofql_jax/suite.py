@@ -33,6 +33,7 @@ import dataclasses
 import datetime as dt
 import importlib.util
 import json
+import math
 import os
 import platform
 import re
@@ -183,12 +184,9 @@ class Program:
 
 def load_suite_file(path: str | Path) -> ml_collections.ConfigDict:
     """``get_config()`` of a suite file (for code; the CLI loads it through its flag)."""
-    spec = importlib.util.spec_from_file_location("ofql_suite", Path(path))
-    if spec is None or not Path(path).is_file():
-        raise OFQLError(f"cannot load the suite file {path}: pass one of experiments/suites/*.py.")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return _get_config_of(
+        Path(path), f"cannot load the suite file {path}: pass one of experiments/suites/*.py."
+    )()
 
 
 def selected_cells(suite: ml_collections.ConfigDict) -> list[dict[str, Any]]:
@@ -249,7 +247,7 @@ def plan_programs(cells: Sequence[dict[str, Any]], defaults: Mapping[str, Any]) 
         grid = {k: sorted({combo[i] for combo in combos}) for i, k in enumerate(names)}
         varying = [k for k in names if len(grid[k]) > 1]
         first, common, _ = members[0]
-        if len(combos) > 1 and len(combos) == _product(len(v) for v in grid.values()):
+        if len(combos) > 1 and len(combos) == math.prod(len(v) for v in grid.values()):
             agent = {**common["agent"], **{k: grid[k][0] for k in names if k not in varying}}
             sweep = {k: ",".join(f"{v:g}" for v in grid[k]) for k in varying}
             name = f"{first['algorithm']}-{first['task']}-{'-'.join(varying)}-sweep"
@@ -269,20 +267,11 @@ def plan_programs(cells: Sequence[dict[str, Any]], defaults: Mapping[str, Any]) 
     return programs
 
 
-def _product(values) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out
-
-
-def _load_base(path: Path):
-    spec = importlib.util.spec_from_file_location("ofql_base_config", path)
+def _get_config_of(path: Path, missing: str):
+    """The ``get_config`` function of a config file; ``OFQLError(missing)`` if it is absent."""
+    spec = importlib.util.spec_from_file_location(f"ofql_config_{path.stem}", path)
     if spec is None or not path.is_file():
-        raise OFQLError(
-            f"the suite's base_config {path} does not exist: set --suite.base_config to the "
-            "experiment config file (experiments/d4rl.py)."
-        )
+        raise OFQLError(missing)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config
@@ -371,7 +360,11 @@ class SuiteRunner:
         self.programs = plan_programs(self.cells, suite.defaults)
         base = Path(suite.base_config)
         base = base if base.is_absolute() else self.suite_file.parent / base
-        get_config = _load_base(base.resolve())
+        get_config = _get_config_of(
+            base.resolve(),
+            f"the suite's base_config {base.resolve()} does not exist: set --suite.base_config "
+            "to the experiment config file (experiments/d4rl.py).",
+        )
         self.configs = {p.name: program_config(p, get_config) for p in self.programs}
         self.command = command
         self.status = self._read_status()
@@ -423,14 +416,13 @@ class SuiteRunner:
         """Write each cell's own results.json (its setting of a merged sweep) and config."""
         from ofql_jax.reporting import write_json_atomic
         from ofql_jax.results import load_results, select_setting
+        from ofql_jax.sweep import setting_name
 
         results = load_results(self.workdir / "programs" / program.name)
         names = [s.get("name") for s in results.get("settings", [])]
         for c, setting in zip(program.cells, program.settings, strict=True):
             view = results
             if setting:
-                from ofql_jax.sweep import setting_name
-
                 view = select_setting(results, names.index(setting_name(setting)))
             out = self.workdir / "cells" / c["name"]
             out.mkdir(parents=True, exist_ok=True)
@@ -451,7 +443,8 @@ class SuiteRunner:
         self._write()
         setup_process(self.configs[self.programs[0].name])
         total = sum(self.configs[p.name].num_steps for p in self.programs)
-        done = {p.name: (self.configs[p.name].num_steps if self._finished(p)
+        finished = {p.name: self._finished(p) for p in self.programs}
+        done = {p.name: (self.configs[p.name].num_steps if finished[p.name]
                          else _latest_step(self.workdir / "programs" / p.name))
                 for p in self.programs}  # fmt: skip
         bar = tqdm(total=total, initial=sum(done.values()), unit="step", dynamic_ncols=True,
@@ -462,7 +455,7 @@ class SuiteRunner:
             for index, program in enumerate(self.programs, 1):
                 config = self.configs[program.name]
                 cells = ", ".join(c["name"] for c in program.cells)
-                if self._finished(program):
+                if finished[program.name]:
                     if any(not (self.workdir / "cells" / c["name"] / "results.json").exists()
                            for c in program.cells):  # fmt: skip
                         self._publish(program)
