@@ -104,6 +104,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     for field in agent_spec.sweepable:
         c.sweep[field] = ""  # e.g. --config.sweep.eta=0.01,0.1,0.3 (the agent's sweepable fields)
     c.compilation_cache_dir = "~/.cache/ofql_jax/xla"  # JAX's persistent compile cache ("": off)
+    c.matmul_precision = "highest"  # float32 matmuls and convolutions: highest = true float32
+    # (CPU always; PyTorch's default, so DQL's and FQL's code); default = the backend's own
+    # (TF32 on NVIDIA Ampere and later GPUs, faster, ~1e-3 relative error); high = bf16x3
 
     # Checkpoints and output.
     c.checkpoint_every = 50_000  # steps between Orbax checkpoints (0: only at the end)

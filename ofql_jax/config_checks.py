@@ -31,8 +31,11 @@ RUN_FIELDS: dict[str, type] = {
     "compilation_cache_dir": str, "data_source": str, "replica_steps": int,
     "replica_seed": int, "replica_envs": int, "behavior_dir": str, "protocol": str,
     "eval_actor": str, "eval_noise_temperature": float, "eval_q_temperature": float,
-    "eval_workers": int, "eval_max_envs": int,
+    "eval_workers": int, "eval_max_envs": int, "matmul_precision": str,
 }  # fmt: skip
+MATMUL_PRECISIONS = ("highest", "high", "default")
+# Values of fields added after runs were made with the code that lacked them.
+ADDED_FIELDS = {"matmul_precision": "highest"}  # what every earlier run used (CPU: float32)
 
 
 def _type_ok(value: Any, expected: Any) -> bool:
@@ -98,6 +101,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         _require(int(c[field]) >= 1, field, c[field], "a positive integer")
     _require(c.replica_seed >= 0, "replica_seed", c.replica_seed, "a non-negative integer")
     _require(c.reward_tune in ("none", "antmaze"), "reward_tune", c.reward_tune, "none or antmaze")
+    _require(c.matmul_precision in MATMUL_PRECISIONS, "matmul_precision", c.matmul_precision,
+             " or ".join(MATMUL_PRECISIONS))  # fmt: skip
     spec = AGENTS[c.algorithm]
     spec.check(a)
     _check_sweep(config, spec)
@@ -139,7 +144,7 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def compare_configs(saved: dict[str, Any], current: dict[str, Any], workdir: Path) -> None:
     """Refuse to resume a run in ``workdir`` whose saved config differs from ``current``."""
-    old, new = _flatten(saved), _flatten(current)
+    old, new = ADDED_FIELDS | _flatten(saved), _flatten(current)
     differing = sorted(
         k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)
     )

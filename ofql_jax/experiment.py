@@ -155,6 +155,8 @@ class Experiment:
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path,
                  allow_config_change: bool = False):  # fmt: skip
         check_config(config)
+        # Every program this experiment compiles uses it (it is part of JAX's trace context).
+        jax.config.update("jax_default_matmul_precision", config.matmul_precision)
         self.config, self.workdir = config, Path(workdir)
         self.is_main = jax.process_index() == 0  # only process 0 logs and writes files
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -408,6 +410,7 @@ class Experiment:
             "updates_per_second": rate,
             "seed_updates_per_second": rate * len(self.members) if rate else None,
             "compile_seconds": self.trainer.compile_seconds,
+            "matmul_precision": c.matmul_precision,
             **provenance(),
         }
         everyone = list(range(len(self.members)))

@@ -17,7 +17,9 @@ suite runner and the report read it back with ``load_results``. Its keys:
 - health: ``diverged_seeds`` (non-finite) and ``value_diverged_seeds`` (Q left the dataset's
   bounds), each ``{label: step}``, ``value_bounds``, ``data_saturation``, ``diagnostics``;
 - cost and provenance: ``updates_per_second``, ``seed_updates_per_second``,
-  ``compile_seconds``, ``versions``, ``backend``, ``device_count``, ``devices``.
+  ``compile_seconds``, ``matmul_precision`` (``config.matmul_precision``: highest =
+  true float32; default = TF32 on recent NVIDIA GPUs), ``versions``, ``backend``,
+  ``device_count``, ``devices``.
 
 Example:
     >>> summarize({"scores": [10.0, None, 30.0]}, [0, 1, 2], ["0", "1", "2"], {"1": 5}, [""])

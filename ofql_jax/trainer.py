@@ -164,7 +164,9 @@ class MultiSeedTrainer:
         )
         return jax.jit(sharded, donate_argnums=0)
 
-    def __call__(self, states: AgentState, data: Transitions, num_updates: int):
+    def compile(self, states: AgentState, data: Transitions, num_updates: int):
+        """The compiled chunk for these shapes (built once; ``compile_seconds`` grows by the
+        time taken). Thread-safe enough to build several trainers' programs concurrently."""
         num_members = states.step.shape[0]
         cache_key = (num_updates, num_members, data.size)
         if cache_key not in self._compiled:
@@ -172,7 +174,10 @@ class MultiSeedTrainer:
             fn = self._program(num_updates, num_members)
             self._compiled[cache_key] = fn.lower(states, data).compile()
             self.compile_seconds += time.perf_counter() - start
-        return self._compiled[cache_key](states, data)
+        return self._compiled[cache_key]
+
+    def __call__(self, states: AgentState, data: Transitions, num_updates: int):
+        return self.compile(states, data, num_updates)(states, data)
 
 
 def fetch(tree):

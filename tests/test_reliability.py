@@ -209,6 +209,7 @@ def test_cli_batch_larger_than_dataset(hopper_dataset, tmp_path):
         ("--config.agent.flow_ratio=1.5", ["agent.flow_ratio", "[0, 1]"]),
         ("--config=experiments/missing.py", ["experiments/missing.py"]),
         ("--config=experiments/d4rl.py:hopper-mediun", ["Unknown task 'hopper-mediun'"]),
+        ("--config.matmul_precision=tf32", ["matmul_precision", "highest or high or default"]),
     ],
 )
 def test_cli_bad_config(tmp_path, flag, words):
@@ -420,6 +421,7 @@ def test_results_record_versions_backend_and_dataset_hash(hopper_dataset, tmp_pa
         and results["device_count"] == jax.device_count()
     )
     assert results["dataset_id"] == DATASET and len(results["dataset_sha256"]) == 64
+    assert results["matmul_precision"] == "highest" == results["config"]["matmul_precision"]
     again = Experiment(small_config(num_steps=10, eval_episodes=0), tmp_path / "w2")
     assert again.run_data.sha256 == results["dataset_sha256"]  # same data, same hash
     again.close()

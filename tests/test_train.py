@@ -147,6 +147,28 @@ def test_resume_refuses_a_different_config(hopper_dataset, tmp_path):
         run(small_config(num_steps=40, agent=_with_eta(0.01)), tmp_path / "run")
 
 
+def test_matmul_precision_is_applied_and_runs_from_before_the_field_resume(
+    hopper_dataset, tmp_path
+):
+    import json
+
+    import jax
+
+    run(small_config(num_steps=20), tmp_path / "run")
+    assert jax.config.jax_default_matmul_precision == "highest"
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    del saved["matmul_precision"]  # as written by the code before the field existed
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    assert run(small_config(num_steps=40), tmp_path / "run")["steps"] == 40
+    config = small_config(num_steps=20)
+    config.matmul_precision = "default"
+    try:
+        run(config, tmp_path / "other")
+        assert jax.config.jax_default_matmul_precision == "default"
+    finally:
+        jax.config.update("jax_default_matmul_precision", None)
+
+
 def _with_eta(eta):
     c = tiny_agent_config()
     c.eta = eta
