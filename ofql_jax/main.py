@@ -4,16 +4,19 @@ Flags: ``--config`` (an ml_collections config file, fields overridable with
 ``--config.field=value``), ``--workdir`` (outputs and checkpoints; default
 ``runs/<task>``; re-running on a workdir with checkpoints resumes), ``--overwrite``
 (move an existing run in the workdir aside and start afresh), ``--allow_config_change``
-(resume although the saved config differs), ``--debug`` (show tracebacks). A failure
-the user can fix ends in one sentence on stderr and exit status 2; nothing in the
-workdir is overwritten.
+(resume although the saved config differs), ``--debug`` (show tracebacks), ``--help``
+(every config field with its default and comment; ``ofql_jax.cli_help``). A failure the
+user can fix ends in one sentence on stderr and exit status 2; nothing in the workdir is
+overwritten, and a failed start removes the folders it created.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
+from pathlib import Path
 
 from absl import flags, logging
 from ml_collections import config_flags
@@ -36,16 +39,142 @@ EXIT_USER_ERROR = 2
 CONFIG_HELP = "see experiments/d4rl.py and ofql_jax/agents/ofql.py for every field and its type"
 
 
+HELP_FLAGS = ("--help", "-h", "--helpfull", "--helpshort", "-help")
+REPO_ROOT = Path(__file__).resolve().parents[1]  # experiments/ lives here in a source checkout
+
+
+def _config_arg(argv: list[str]) -> tuple[int, str] | None:
+    """(index, value) of the ``--config`` argument (``--config=V`` or ``--config V``)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            return i, arg[len("--config=") :]
+        if arg == "--config" and i + 1 < len(argv):
+            return i + 1, argv[i + 1]
+    return None
+
+
+def _split_config_value(value: str) -> tuple[str, str | None]:
+    path, sep, rest = value.partition(".py:")
+    return (path + ".py", rest) if sep else (value, None)
+
+
+def resolve_config_path(argv: list[str]) -> list[str]:
+    """A relative ``--config`` file missing from the working directory is looked up in the
+    repository this package was installed from, so the documented command works anywhere."""
+    found = _config_arg(argv)
+    if found is None:
+        return argv
+    i, value = found
+    path, rest = _split_config_value(value)
+    if not path or os.path.isabs(path) or os.path.exists(path):
+        return argv
+    candidate = REPO_ROOT / path
+    if not candidate.is_file():
+        return argv
+    joined = str(candidate) + (f":{rest}" if rest is not None else "")
+    out = list(argv)
+    out[i] = f"--config={joined}" if out[i].startswith("--config=") else joined
+    return out
+
+
+def _load_default_config(argv: list[str]):
+    """The config the command line names, before overrides, and its file; None if it does
+    not load (the caller then says why)."""
+    import importlib.util
+
+    found = _config_arg(_algorithm_into_config_arg(argv))
+    value = found[1] if found else "experiments/d4rl.py"
+    if not found and not os.path.exists(value):
+        value = str(REPO_ROOT / value)
+    path, rest = _split_config_value(value)
+    try:
+        spec = importlib.util.spec_from_file_location("_ofql_cli_config", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        config = module.get_config(rest) if rest is not None else module.get_config()
+        return config, Path(path)
+    except Exception:  # the parse step reports a broken config file in one sentence
+        return None
+
+
+def _closest_hint(name: str, argv: list[str]) -> str:
+    """`` (did you mean --config.x or --config.y?)`` or the run fields and ``--help``."""
+    from ofql_jax.cli_help import closest_fields, config_fields
+
+    loaded = _load_default_config(argv)
+    if loaded is None:
+        return ""
+    fields = config_fields(loaded[0])
+    near = closest_fields(name, fields)
+    if near:
+        return " (did you mean " + " or ".join(f"--config.{f}" for f in near) + "?)"
+    top = sorted({f.split(".", 1)[0] for f in fields})
+    return f" (fields: {', '.join(top)}; --help lists every field with its default)"
+
+
+def help_page(argv: list[str]) -> str | None:
+    """The ``--help`` page for the config the command line names (None if it cannot load)."""
+    import inspect
+
+    from ofql_jax.agents import AGENTS
+    from ofql_jax.cli_help import help_text
+
+    loaded = _load_default_config(argv)
+    if loaded is None:
+        return None
+    config, path = loaded
+    module = inspect.getmodule(AGENTS[config.algorithm].default_config)
+    return help_text(config, path, module)
+
+
+def _about(err: OSError, workdir: str) -> bool:
+    """Whether an OS error concerns a path inside ``workdir`` (full disk, no permission)."""
+    if not err.filename:
+        return False
+    inside = Path(os.path.abspath(workdir))
+    path = Path(os.path.abspath(err.filename))
+    return path == inside or inside in path.parents
+
+
+def check_workdir(workdir: str) -> str | None:
+    """One sentence if ``workdir`` cannot hold a run (a file, or not writable)."""
+    path = Path(workdir)
+    if path.exists() and not path.is_dir():
+        return f"--workdir {workdir} is a file, not a directory: pass a directory."
+    probe_from = path
+    while not probe_from.exists():  # the nearest existing parent must let us create it
+        probe_from = probe_from.parent
+    if not probe_from.is_dir():
+        return f"--workdir {workdir} lies under the file {probe_from}: pass a directory."
+    if not os.access(probe_from, os.W_OK | os.X_OK):
+        return f"cannot write to --workdir {workdir} ({probe_from} is not writable): pass a " \
+            "directory you can write to."  # fmt: skip
+    return None
+
+
+def remove_empty_tree(workdir: str | Path) -> None:
+    """Remove ``workdir`` if it holds nothing but empty folders (never a file)."""
+    for root, _, files in os.walk(workdir, topdown=False):
+        if files:
+            return
+        try:
+            os.rmdir(root)
+        except OSError:
+            return
+
+
 def _one_line(text: object) -> str:
     return re.sub(r"\s+", " ", str(text).replace("\\n", " ")).strip()
 
 
-def _flag_error(err: Exception) -> str:
+def _flag_error(err: Exception, argv: list[str]) -> str:
     """One sentence for a command line that absl rejected."""
     text = _one_line(err)
     unknown = re.match(r"Unknown command line flag '([\w.]+)'", text)
     if unknown and unknown.group(1).startswith("config."):
-        return f"--{unknown.group(1)} is not a config field: {CONFIG_HELP}."
+        name = unknown.group(1)[len("config.") :]
+        hint = _closest_hint(name, argv) or f": {CONFIG_HELP}"
+        return f"--{unknown.group(1)} is not a config field{hint}."
     if unknown:
         return (
             f"--{unknown.group(1)} is not a flag: use --config, --workdir, --overwrite, "
@@ -93,7 +222,7 @@ def parse(argv: list[str]) -> str | None:
         if config is not None:
             config.to_dict()  # a file that failed to load only raises on first use
     except flags.Error as err:
-        return _flag_error(err)
+        return _flag_error(err, argv)
     except OFQLError as err:  # e.g. an unknown task name in get_config
         return str(err)
     except OSError as err:  # ml_collections reports a missing config file as IOError
@@ -103,25 +232,47 @@ def parse(argv: list[str]) -> str | None:
             f"cannot load the config file {where}: pass an existing one, "
             "e.g. --config=experiments/d4rl.py."
         )
-    except AttributeError as err:  # ml_collections: overriding a field that does not exist
-        text = _one_line(err)
-        hint = re.search(r'Did you mean "([\w.]+)" instead of "([\w.]+)"', text)
-        if hint:
-            field, suggestion = hint.group(2), hint.group(1)
-            return f"{field} is not a config field (did you mean {suggestion}?): {CONFIG_HELP}."
-        return f"invalid config override ({text}): {CONFIG_HELP}."
-    except (KeyError, TypeError, ValueError) as err:
+    except (AttributeError, KeyError) as err:  # ml_collections: a field that does not exist
+        name = _unknown_override(argv, err)
+        if name:
+            return f"--config.{name} is not a config field{_closest_hint(name, argv)}."
+        return f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
+    except (TypeError, ValueError) as err:
         return f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
     if config is None:
         return "no config given: pass --config=experiments/d4rl.py[:task]."
     return None
 
 
+def _unknown_override(argv: list[str], err: Exception) -> str | None:
+    """The ``--config.<name>`` override that names no field, if one does."""
+    loaded = _load_default_config(argv)
+    if loaded is None:
+        return None
+    from ofql_jax.cli_help import config_fields
+
+    fields = set(config_fields(loaded[0]))
+    for arg in argv:
+        if arg.startswith("--config.") and "=" in arg:
+            name = arg[len("--config.") :].split("=", 1)[0]
+            if name not in fields and not any(f.startswith(name + ".") for f in fields):
+                return name
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    argv = list(sys.argv if argv is None else argv)
+    argv = resolve_config_path(list(sys.argv if argv is None else argv))
     debug = "--debug" in argv
     logging.set_verbosity(logging.WARNING)
+    if any(arg in HELP_FLAGS for arg in argv[1:]):
+        page = help_page(argv)
+        if page is None:
+            print("error: cannot load the --config file to list its fields: pass an existing "
+                  "one, e.g. --config=experiments/d4rl.py.", file=sys.stderr)  # fmt: skip
+            return EXIT_USER_ERROR
+        print(page)
+        return 0
     problem = parse(argv)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -130,22 +281,54 @@ def main(argv: list[str] | None = None) -> int:
     from ofql_jax.errors import OFQLError
     from ofql_jax.experiment import move_aside, run
     from ofql_jax.runtime import setup_process
+    from ofql_jax.workdir_lock import WorkdirLock
 
     config = _CONFIG.value
     workdir = _WORKDIR.value or os.path.join("runs", config.task)
+    problem = check_workdir(workdir)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    created = Path(os.path.abspath(workdir))
+    while not created.parent.exists():  # the topmost folder this run will create
+        created = created.parent
+    existed = created.exists()
+    lock = None
     try:
-        if _OVERWRITE.value:
-            moved = move_aside(workdir)
-            if moved:
-                print(f"Moved the previous run in {workdir} to {moved}.", file=sys.stderr)
         setup_process(config)  # before any other JAX call
+        import jax
+
+        main_process = jax.process_index() == 0  # the one that writes and reports
+        if main_process:
+            if _OVERWRITE.value and WorkdirLock.held_by(workdir) is None:
+                moved = move_aside(workdir)  # never the folder of a live run
+                if moved:
+                    print(f"Moved the previous run in {workdir} to {moved}.", file=sys.stderr)
+            lock = WorkdirLock.acquire(workdir)  # one run per workdir
+        if jax.process_count() > 1:  # the others wait until the workdir is ready
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("ofql_jax: workdir ready")
         results = run(config, workdir, allow_config_change=_ALLOW_CONFIG_CHANGE.value)
-    except OFQLError as err:
-        if debug:
+    except (OFQLError, OSError) as err:
+        if lock is not None:
+            lock.release()
+        if isinstance(err, OSError) and not _about(err, workdir) or debug:
             raise
+        if not existed:
+            remove_empty_tree(created)  # a failed start leaves nothing behind
+        if isinstance(err, OSError):
+            err = f"cannot write to --workdir {workdir} ({os.strerror(err.errno).lower()}): " + (
+                "free some space and re-run the same command to resume."
+                if err.errno in (errno.ENOSPC, errno.EDQUOT)
+                else "pass a directory you can write to."
+            )
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
-    print(summary_line(results, workdir))
+    if lock is not None:
+        lock.release()
+    if main_process:
+        print(summary_line(results, workdir))
     return 0
 
 

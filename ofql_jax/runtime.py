@@ -18,6 +18,8 @@ import os
 import jax
 import ml_collections
 
+from ofql_jax.errors import OFQLError
+
 _distributed_ready = False
 
 
@@ -27,11 +29,40 @@ def enable_compilation_cache(directory: str) -> None:
         jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory))
 
 
+def cluster_from_environment() -> dict[str, str | int]:
+    """``jax.distributed.initialize`` arguments from ``JAX_COORDINATOR_ADDRESS``,
+    ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` where all three are set (any machine,
+    e.g. several processes on one host); otherwise none, and JAX detects the cluster
+    (SLURM, Open MPI, Kubernetes, Cloud TPU)."""
+    names = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+    values = [os.environ.get(name, "").strip() for name in names]
+    if not all(values):
+        return {}
+    try:
+        return dict(coordinator_address=values[0], num_processes=int(values[1]),
+                    process_id=int(values[2]))  # fmt: skip
+    except ValueError:
+        raise OFQLError(
+            f"JAX_NUM_PROCESSES={values[1]!r} and JAX_PROCESS_ID={values[2]!r} must be "
+            "integers: set them to the number of processes and this process's index."
+        ) from None
+
+
 def setup_process(config: ml_collections.ConfigDict) -> None:
-    """Join the cluster when ``config.distributed`` (reads the cluster's environment; once
-    per process) and switch on the compilation cache of ``config.compilation_cache_dir``."""
+    """Join the cluster when ``config.distributed`` (once per process; see
+    ``cluster_from_environment``) and switch on the compilation cache of
+    ``config.compilation_cache_dir``."""
     global _distributed_ready
     if config.distributed and not _distributed_ready:
-        jax.distributed.initialize()
+        # CPU devices of several processes talk through Gloo (GPUs use NCCL regardless).
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        try:
+            jax.distributed.initialize(**cluster_from_environment())
+        except (ValueError, RuntimeError) as err:
+            raise OFQLError(
+                f"Cannot join the cluster ({str(err).splitlines()[0].rstrip('.')}): run under "
+                "SLURM or another launcher JAX detects, or set JAX_COORDINATOR_ADDRESS, "
+                "JAX_NUM_PROCESSES and JAX_PROCESS_ID."
+            ) from None
         _distributed_ready = True
     enable_compilation_cache(config.compilation_cache_dir)

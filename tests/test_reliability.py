@@ -194,6 +194,78 @@ def test_cli_unknown_dataset_and_unreachable_server(minari_dir, tmp_path):
     done = cli(tmp_path / "w", dataset="nobody/nothing/here-v0")
     assert time.monotonic() - start < 60  # includes interpreter and JAX start-up
     assert_one_clear_line(done, "nobody/nothing/here-v0", "MINARI_DATASETS_PATH", str(minari_dir))
+    assert not (tmp_path / "w").exists()  # a failed start leaves no half-made workdir
+
+
+def test_cli_second_run_on_a_workdir_is_refused_and_a_stale_lock_taken_over(
+    hopper_dataset, tmp_path
+):
+    workdir = tmp_path / "w"
+    common = ["--config.eval_episodes=0", "--config.batch_size=32", "--config.num_seeds=1"]
+    first = subprocess.Popen(cli_args(workdir, *common, "--config.num_steps=10000000"), cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (workdir / ".lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        start = time.monotonic()
+        second = cli(workdir, *common, "--config.num_steps=10000000")
+        assert time.monotonic() - start < 60  # refused before loading any data
+        assert_one_clear_line(second, f"in use by the run of pid {first.pid}", "wait for it")
+        assert first.poll() is None  # the first run is untouched
+    finally:
+        first.kill()
+        first.wait()
+    assert (workdir / ".lock").exists()  # a killed run cannot remove its lock
+    third = cli(workdir, *common, "--config.num_steps=20")
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert "Taking over the lock" in third.stderr
+    assert not (workdir / ".lock").exists()  # released on exit
+
+
+def test_cli_workdir_that_is_a_file_or_unwritable(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    done = cli(a_file)
+    assert_one_clear_line(done, str(a_file), "is a file", "pass a directory")
+    done = cli(a_file / "run")
+    assert_one_clear_line(done, "lies under the file", "pass a directory")
+    assert a_file.read_text() == "mine"
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert_one_clear_line(cli(locked / "run"), "not writable", "pass a directory")
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h", "--helpfull"])
+def test_cli_help_lists_every_field_with_default_and_comment(flag, tmp_path):
+    sys.path.insert(0, str(REPO / "experiments"))
+    import d4rl
+
+    from ofql_jax.cli_help import config_fields
+
+    # From another directory: the documented --config path is found in the repository.
+    done = subprocess.run(
+        [sys.executable, "-m", "ofql_jax.main", "--config=experiments/d4rl.py", flag],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    config = d4rl.get_config()
+    for field in config_fields(config):
+        shown = [i for i, ln in enumerate(lines) if ln.strip().startswith(f"--config.{field}=")]
+        assert shown, field
+        if not field.startswith("sweep."):
+            assert lines[shown[0] + 1].startswith("      "), f"{field} has no comment"
+    assert "--config.agent.eta=0.3" in done.stdout  # the task's default, not a placeholder
+
+
+def test_cli_config_path_works_from_any_directory(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "ofql_jax.main", "--config=experiments/d4rl.py:hopper-mediun"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert_one_clear_line(done, "Unknown task 'hopper-mediun'")  # the file itself was found
 
 
 def test_cli_batch_larger_than_dataset(hopper_dataset, tmp_path):
@@ -203,8 +275,10 @@ def test_cli_batch_larger_than_dataset(hopper_dataset, tmp_path):
 @pytest.mark.parametrize(
     "flag, words",
     [
-        ("--config.num_stepz=5", ["num_stepz is not a config field", "num_steps"]),
-        ("--config.agent.etta=0.1", ["etta is not a config field", "eta"]),
+        ("--config.num_stepz=5", ["num_stepz is not a config field", "--config.num_steps"]),
+        ("--config.agent.etta=0.1", ["etta is not a config field", "--config.agent.eta"]),
+        ("--config.learning_rate=1e-3", ["learning_rate is not a config", "agent.actor_lr"]),
+        ("--config.zzz=1", ["zzz is not a config field", "num_steps", "--help lists"]),
         ("--config.num_steps=many", ["--config.num_steps=many has the wrong type"]),
         ("--config.agent.flow_ratio=1.5", ["agent.flow_ratio", "[0, 1]"]),
         ("--config=experiments/missing.py", ["experiments/missing.py"]),
