@@ -26,15 +26,9 @@ T0=$(date +%s)
 export PYTHONUNBUFFERED=1
 
 # 1. Packages the GPU image lacks, from wheels (see docs/device_check.md for `pip download`).
-if [[ -d "$WHEELS" ]] && compgen -G "$WHEELS/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$SCRATCH/site" "$WHEELS"/*.whl || { echo "error: installing $WHEELS failed"; exit 2; }
-  export PYTHONPATH="$SCRATCH/site:$PWD"
-else
-  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-fi
-python3 -c "import ofql_jax, minari, mujoco, gymnasium, ml_collections, tensorboardX" \
-  || { echo "error: a required package is missing: carry it as a wheel in $WHEELS"; exit 2; }
+# shellcheck source=benchmarks/wheels.sh
+source benchmarks/wheels.sh
+install_wheels "$WHEELS" "$SCRATCH/site" || exit 2
 (nvidia-smi || echo "nvidia-smi: not available") > "$OUT/nvidia-smi.txt" 2>&1
 
 # 2. The small replica, built on the CPU cores while the GPU is measured.

@@ -1,0 +1,47 @@
+"""The paper's eta grid on the three MuJoCo medium replicas, beside flow BC (issue 10's check).
+
+    python -m ofql_jax.suite --suite=experiments/suites/eta_grid.py --workdir=runs/eta_grid
+    python -m ofql_jax.suite --suite=experiments/suites/eta_grid.py:walker2d-medium \
+        --workdir=runs/eta_grid/walker2d-medium        # one task
+
+Per task: OFQL with eta in {0.001, 0.01, 0.1, 0.3, 0.5} (the paper's grid, Sec. 5) as one
+vmapped program of 5 x 2 members, and flow BC (eta = 0, the BC term alone) on the same
+seeds; 100k steps, about three times the step where the paper's sampler diverged on the
+hopper replica (docs/algorithm.md, section 9), evaluated at 50k and 100k with 30 episodes
+per seed. The report lists every grid point and picks eta by final score. On this
+project's 2-core CPU it is about 19 hours of training; on one H200 a few minutes per task
+(docs/results/2026-11-26-gpu: 10 OFQL members train about 1,400 steps/s), see
+experiments/device/eta_grid.sh. Replica scores are not comparable with D4RL v2 numbers.
+"""
+
+from ofql_jax.suite import cell, new_suite
+
+ETA_GRID = (0.001, 0.01, 0.1, 0.3, 0.5)  # the paper's grid (Sec. 5)
+TASKS = ("hopper-medium", "halfcheetah-medium", "walker2d-medium")
+DEFAULT_ETA = 0.3  # this project's MuJoCo default (experiments/d4rl.py)
+
+
+def get_config(arg: str | None = None):
+    tasks = tuple(t.strip() for t in (arg or ",".join(TASKS)).split(",") if t.strip())
+    s = new_suite("eta_grid", "OFQL's eta grid vs flow BC on the MuJoCo medium replicas, 100k.")
+    s.seeds = 2
+    d = s.defaults
+    d.data_source = "replica"  # this project's replicas, built offline on first use
+    d.num_steps = 100_000  # gradient steps per seed
+    d.eval_every = 50_000  # two points per curve
+    d.eval_episodes = 30  # per seed and evaluation
+    d.checkpoint_every = 10_000  # a killed suite loses at most one interval
+    d.replica_steps = 1_000_000  # transitions per replica (D4RL's size; the verification's)
+    d.steps_per_call = 1_000  # updates per jitted call (the CLI's default)
+    d.compilation_cache_dir = "~/.cache/ofql_jax/xla"  # the CLI's default cache
+    cells = []
+    for task in tasks:
+        cells.append(cell("ofql", task, overrides={"agent.eta": DEFAULT_ETA}))
+        cells += [
+            cell("ofql", task, group="eta_grid", name=f"ofql-eta{v:g}-{task}",
+                 overrides={"agent.eta": v})
+            for v in ETA_GRID if v != DEFAULT_ETA
+        ]  # fmt: skip
+        cells.append(cell("flow_bc", task))
+    s.cells = tuple(cells)
+    return s
