@@ -186,7 +186,9 @@ def test_smoke_suite_killed_midway_resumes_and_writes_every_report_section(
     assert (workdir / "figures" / "curves_hopper-medium.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("name", ["smoke", "cpu", "paper", "one_step_ablation", "flow_ratio"])
+@pytest.mark.parametrize(
+    "name", ["smoke", "cpu", "paper", "one_step_ablation", "flow_ratio", "eta_grid"]
+)
 def test_shipped_suites_plan_valid_programs(name):
     path = REPO / "experiments" / "suites" / f"{name}.py"
     runner = SuiteRunner(load_suite_file(path), path, "unused")
@@ -202,6 +204,10 @@ def test_shipped_suites_plan_valid_programs(name):
         assert groups == {"flow_ratio"} and len(runner.programs) == 3
     if name == "one_step_ablation":
         assert groups == {"one_step_ablation"} and len(runner.programs) == 9 * 4
+    if name == "eta_grid":  # per task: the grid as one sweep, and flow BC
+        sweeps = [p for p in runner.programs if p.sweep]
+        assert len(sweeps) == 3 and len(runner.programs) == 6
+        assert all(p.sweep == {"eta": "0.001,0.01,0.1,0.3,0.5"} for p in sweeps)
 
 
 @pytest.mark.parametrize(
