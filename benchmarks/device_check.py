@@ -150,14 +150,7 @@ def bench_program(program: dict, data, updates: int, repeats: int) -> dict:
     """Time one compiled program: rate, compile time, memory."""
     trainer, states = program["trainer"], program["states"]
     num_seeds = states.step.shape[0]
-    states, _ = trainer(states, data, updates)  # warm-up
-    jax.block_until_ready(states)
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        states, metrics = trainer(states, data, updates)
-        jax.block_until_ready((states, metrics))
-        rates.append(updates / (time.perf_counter() - start))
+    rates = throughput.time_calls(trainer, states, data, updates, repeats)
     program["states"] = None  # donated; free the rest
     rate = statistics.median(rates)
     return {

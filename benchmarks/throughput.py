@@ -79,11 +79,10 @@ def _dataset(n: int = 100_000) -> Transitions:
     )
 
 
-def bench_training(agent, data, num_seeds: int, updates: int, repeats: int, group: int = 0):
-    """Updates/s of the whole program (all seeds step together) and the chunk compile time."""
-    trainer = MultiSeedTrainer(agent, BATCH, seeds_per_group=group)
-    states = init_states(agent, list(range(num_seeds)))
-    states, _ = trainer(states, data, updates)  # compile + warm-up
+def time_calls(trainer, states, data, updates: int, repeats: int) -> list[float]:
+    """Program updates/s of ``repeats`` timed calls, after one untimed call (compile or
+    warm-up). The states are donated: the caller's are spent."""
+    states, _ = trainer(states, data, updates)
     jax.block_until_ready(states)
     rates = []
     for _ in range(repeats):
@@ -91,7 +90,14 @@ def bench_training(agent, data, num_seeds: int, updates: int, repeats: int, grou
         states, metrics = trainer(states, data, updates)
         jax.block_until_ready((states, metrics))
         rates.append(updates / (time.perf_counter() - start))
-    return rates, trainer.compile_seconds
+    return rates
+
+
+def bench_training(agent, data, num_seeds: int, updates: int, repeats: int, group: int = 0):
+    """Updates/s of the whole program (all seeds step together) and the chunk compile time."""
+    trainer = MultiSeedTrainer(agent, BATCH, seeds_per_group=group)
+    states = init_states(agent, list(range(num_seeds)))
+    return time_calls(trainer, states, data, updates, repeats), trainer.compile_seconds
 
 
 def bench_decisions(agent, state, num_states: int, num_candidates: int, calls: int, repeats: int):
