@@ -114,4 +114,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.halt_on_divergence = False  # stop the run when a seed turns non-finite or its Q leaves
     # the bounds the dataset's rewards allow (otherwise it is flagged and the rest go on)
     c.progress = True  # tqdm progress bar on the console
+    c.wandb_project = ""  # Weights & Biases project ("": off; needs pip install -e .[wandb])
+    c.wandb_entity = ""  # W&B team or user ("": your default)
+    c.wandb_mode = "offline"  # offline (no network; `wandb sync` later) | online | disabled
+    c.wandb_name = ""  # W&B run name ("": the workdir's name)
     return c

@@ -16,7 +16,7 @@ from ofql_jax.tasks import PROTOCOLS
 RESUMABLE_CHANGES = (
     "num_steps", "progress", "checkpoints_to_keep", "download", "compilation_cache_dir",
     "num_devices", "seeds_per_group", "distributed", "replica_envs", "behavior_dir",
-    "eval_workers",
+    "eval_workers", "wandb_project", "wandb_entity", "wandb_mode", "wandb_name",
 )  # placement changes numbers only at float32 rounding; see README  # fmt: skip
 
 
@@ -32,10 +32,13 @@ RUN_FIELDS: dict[str, type] = {
     "replica_seed": int, "replica_envs": int, "behavior_dir": str, "protocol": str,
     "eval_actor": str, "eval_noise_temperature": float, "eval_q_temperature": float,
     "eval_workers": int, "eval_max_envs": int, "matmul_precision": str,
+    "wandb_project": str, "wandb_entity": str, "wandb_mode": str, "wandb_name": str,
 }  # fmt: skip
 MATMUL_PRECISIONS = ("highest", "high", "default")
 # Values of fields added after runs were made with the code that lacked them.
-ADDED_FIELDS = {"matmul_precision": "highest"}  # what every earlier run used (CPU: float32)
+# (what every earlier run used: float32 on CPU, no W&B)
+ADDED_FIELDS = {"matmul_precision": "highest", "wandb_project": "", "wandb_entity": "",
+                "wandb_mode": "offline", "wandb_name": ""}  # fmt: skip
 
 
 def _type_ok(value: Any, expected: Any) -> bool:
@@ -101,6 +104,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         _require(int(c[field]) >= 1, field, c[field], "a positive integer")
     _require(c.replica_seed >= 0, "replica_seed", c.replica_seed, "a non-negative integer")
     _require(c.reward_tune in ("none", "antmaze"), "reward_tune", c.reward_tune, "none or antmaze")
+    _require(c.wandb_mode in ("offline", "online", "disabled"), "wandb_mode", c.wandb_mode,
+             "offline, online or disabled")  # fmt: skip
     _require(c.matmul_precision in MATMUL_PRECISIONS, "matmul_precision", c.matmul_precision,
              " or ".join(MATMUL_PRECISIONS))  # fmt: skip
     spec = AGENTS[c.algorithm]

@@ -201,6 +201,11 @@ class Experiment:
         if self.is_main:
             runs, groups = [m.run_name for m in self.members], [m.setting for m in self.members]
             self.reporter = Reporter(self.workdir, runs, groups, self.group_names)
+            if config.wandb_project:  # the same scalars, optionally (ofql_jax.wandb_reporting)
+                from ofql_jax.wandb_reporting import Reporters, WandbReporter
+
+                wandb = WandbReporter(config, self.workdir, runs, groups, self.group_names)
+                self.reporter = Reporters(self.reporter, wandb)
             self.reporter.text("data/source", self.data_choice.describe())
         else:
             self.reporter = NullReporter()

@@ -169,6 +169,69 @@ def test_matmul_precision_is_applied_and_runs_from_before_the_field_resume(
         jax.config.update("jax_default_matmul_precision", None)
 
 
+class _FakeRun:
+    def __init__(self, **kwargs):
+        self.kwargs, self.rows, self.summary, self.finished = kwargs, [], {}, False
+
+    def log(self, row, step):
+        self.rows.append((step, dict(row)))
+
+    def finish(self):
+        self.finished = True
+
+
+def test_wandb_logs_the_tensorboard_scalars_and_the_config(hopper_dataset, tmp_path, monkeypatch):
+    import types
+
+    from ofql_jax.reporting import read_scalars
+
+    runs = []
+
+    def init(**kwargs):
+        runs.append(_FakeRun(**kwargs))
+        return runs[-1]
+
+    fake = types.SimpleNamespace(Settings=lambda **kw: kw, init=init)
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    config = small_config(num_steps=20)
+    config.wandb_project = "ofql-test"
+    run(config, tmp_path / "w")
+    (wb,) = runs
+    assert wb.finished and wb.kwargs["config"] == config.to_dict()
+    assert wb.kwargs["project"] == "ofql-test" and wb.kwargs["mode"] == "offline"
+    assert wb.kwargs["id"] == (tmp_path / "w" / "wandb_id").read_text().strip()
+    logged: dict[str, dict[int, float]] = {}
+    for step, row in wb.rows:
+        for key, value in row.items():
+            logged.setdefault(key, {})[step] = value
+    for member in ("seed_0", "seed_1", "mean"):
+        tb = read_scalars(tmp_path / "w" / "tb" / member)
+        assert tb, member
+        for tag, points in tb.items():
+            for step, value in points:  # every TensorBoard point, same value (float32 there)
+                np.testing.assert_allclose(logged[f"{member}/{tag}"][step], value, rtol=1e-6)
+    assert wb.summary["data/source"]
+    # A resumed run continues the same W&B run.
+    run(small_config(num_steps=40, wandb_project="ofql-test"), tmp_path / "w")
+    assert runs[-1].kwargs["id"] == wb.kwargs["id"] and runs[-1].kwargs["resume"] == "allow"
+
+
+def test_wandb_offline_writes_locally_without_a_network(hopper_dataset, tmp_path):
+    pytest.importorskip("wandb", reason="the optional extra [wandb] (requirements.txt has it)")
+    config = small_config(num_steps=20, eval_episodes=0, wandb_project="ofql-test")
+    run(config, tmp_path / "w")
+    (record,) = (tmp_path / "w" / "wandb").glob("offline-run-*/run-*.wandb")
+    assert record.stat().st_size > 0
+
+
+def test_wandb_missing_is_one_sentence(hopper_dataset, tmp_path, monkeypatch):
+    from ofql_jax.errors import OFQLError
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
+    with pytest.raises(OFQLError, match=r"pip install -e \.\[wandb\]"):
+        run(small_config(num_steps=20, wandb_project="p"), tmp_path / "w")
+
+
 def _with_eta(eta):
     c = tiny_agent_config()
     c.eta = eta
