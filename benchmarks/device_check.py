@@ -40,7 +40,6 @@ import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 
 import jax
@@ -48,20 +47,13 @@ import jax
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput  # noqa: E402  (this folder's benchmark: variants, data, timers)
 
+from ofql_jax import results  # noqa: E402
 from ofql_jax.trainer import MultiSeedTrainer, init_states  # noqa: E402
 
 SCHEMA_VERSION = 1
 DEFAULT_AGENTS = ["ofql", "dql5", "fql10", "fbrac5", "bc", "flow_bc"]
 DEFAULT_SEEDS = [1, 3, 16, 64, 256]
-PACKAGES = ["jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "numpy", "mujoco",
-            "gymnasium", "minari", "ml-collections", "tensorboardX"]  # fmt: skip
-
-
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+PACKAGES = [*results.PACKAGES, "ml-collections", "tensorboardX"]
 
 
 def _peak_bytes() -> int | None:
@@ -93,7 +85,7 @@ def environment() -> dict:
         "num_devices": jax.device_count(),
         "matmul_precision": str(jax.config.jax_default_matmul_precision),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "versions": {name: _version(name) for name in PACKAGES},
+        "versions": results.package_versions(PACKAGES),
     }
 
 

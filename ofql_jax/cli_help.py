@@ -62,19 +62,11 @@ def field_comments(source: str) -> dict[str, str]:
     return comments
 
 
-def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in config.items():
-        if isinstance(value, ml_collections.ConfigDict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def config_fields(config: ml_collections.ConfigDict) -> list[str]:
     """Every overridable field of ``config`` as a dotted name (``agent.eta``, ``sweep.eta``)."""
-    return sorted(_flatten(config))
+    from ofql_jax.config_checks import flatten
+
+    return sorted(flatten(config.to_dict()))
 
 
 def closest_fields(name: str, fields: Iterable[str], limit: int = 3) -> list[str]:

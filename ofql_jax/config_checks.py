@@ -137,11 +137,12 @@ def _check_sweep(config: ml_collections.ConfigDict, spec) -> None:
             raise OFQLError(f"{str(err).rstrip('.')} (a value of {names}).") from None
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (tuples become lists, as in JSON)."""
     out = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
     return out
@@ -149,7 +150,7 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def compare_configs(saved: dict[str, Any], current: dict[str, Any], workdir: Path) -> None:
     """Refuse to resume a run in ``workdir`` whose saved config differs from ``current``."""
-    old, new = ADDED_FIELDS | _flatten(saved), _flatten(current)
+    old, new = ADDED_FIELDS | flatten(saved), flatten(current)
     differing = sorted(
         k for k in set(old) | set(new) if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)
     )

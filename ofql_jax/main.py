@@ -97,14 +97,20 @@ def _load_default_config(argv: list[str]):
         return None
 
 
-def _closest_hint(name: str, argv: list[str]) -> str:
-    """`` (did you mean --config.x or --config.y?)`` or the run fields and ``--help``."""
-    from ofql_jax.cli_help import closest_fields, config_fields
+def _default_fields(argv: list[str]) -> list[str] | None:
+    """Every field of the config the command line names (None if it does not load)."""
+    from ofql_jax.cli_help import config_fields
 
     loaded = _load_default_config(argv)
-    if loaded is None:
+    return None if loaded is None else config_fields(loaded[0])
+
+
+def _closest_hint(name: str, fields: list[str] | None) -> str:
+    """`` (did you mean --config.x or --config.y?)`` or the run fields and ``--help``."""
+    from ofql_jax.cli_help import closest_fields
+
+    if fields is None:
         return ""
-    fields = config_fields(loaded[0])
     near = closest_fields(name, fields)
     if near:
         return " (did you mean " + " or ".join(f"--config.{f}" for f in near) + "?)"
@@ -173,7 +179,7 @@ def _flag_error(err: Exception, argv: list[str]) -> str:
     unknown = re.match(r"Unknown command line flag '([\w.]+)'", text)
     if unknown and unknown.group(1).startswith("config."):
         name = unknown.group(1)[len("config.") :]
-        hint = _closest_hint(name, argv) or f": {CONFIG_HELP}"
+        hint = _closest_hint(name, _default_fields(argv)) or f": {CONFIG_HELP}"
         return f"--{unknown.group(1)} is not a config field{hint}."
     if unknown:
         return (
@@ -233,9 +239,10 @@ def parse(argv: list[str]) -> str | None:
             "e.g. --config=experiments/d4rl.py."
         )
     except (AttributeError, KeyError) as err:  # ml_collections: a field that does not exist
-        name = _unknown_override(argv, err)
+        fields = _default_fields(argv)
+        name = _unknown_override(argv, fields)
         if name:
-            return f"--config.{name} is not a config field{_closest_hint(name, argv)}."
+            return f"--config.{name} is not a config field{_closest_hint(name, fields)}."
         return f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
     except (TypeError, ValueError) as err:
         return f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
@@ -244,14 +251,10 @@ def parse(argv: list[str]) -> str | None:
     return None
 
 
-def _unknown_override(argv: list[str], err: Exception) -> str | None:
+def _unknown_override(argv: list[str], fields: list[str] | None) -> str | None:
     """The ``--config.<name>`` override that names no field, if one does."""
-    loaded = _load_default_config(argv)
-    if loaded is None:
+    if fields is None:
         return None
-    from ofql_jax.cli_help import config_fields
-
-    fields = set(config_fields(loaded[0]))
     for arg in argv:
         if arg.startswith("--config.") and "=" in arg:
             name = arg[len("--config.") :].split("=", 1)[0]

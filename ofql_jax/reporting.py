@@ -6,11 +6,38 @@ import json
 import os
 import struct
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tensorboardX import SummaryWriter
+
+
+def run_points(
+    metrics: dict[str, Any], runs: list[str], groups: np.ndarray, means: list[str]
+) -> Iterator[tuple[str, str, float]]:
+    """``(run, tag, value)`` for every point to log: each member's value to its run, and each
+    group's mean over its finite members to the group's mean run; a scalar metric goes to
+    the mean runs only. ``metrics`` maps tag -> per-member array ``[members]`` or a scalar."""
+    for tag, values in metrics.items():
+        values = np.asarray(values, np.float64)
+        if values.ndim == 0:
+            for mean in means:
+                yield mean, tag, float(values)
+            continue
+        for run, value in zip(runs, values, strict=True):
+            yield run, tag, float(value)
+        for group, mean in enumerate(means):
+            # Diverged members carry NaN: the mean curve is over the healthy ones.
+            chosen = values[groups == group]
+            if np.isfinite(chosen).any():
+                yield mean, tag, float(np.nanmean(chosen))
+
+
+def mean_run_names(group_names: list[str]) -> list[str]:
+    """The mean run of each group: ``mean`` without a sweep, ``<setting>/mean`` with one."""
+    return [f"{name}/mean" if name else "mean" for name in group_names]
 
 
 class Reporter:
@@ -29,39 +56,26 @@ class Reporter:
         self, workdir: str | Path, runs: list[str], groups: list[int], group_names: list[str]
     ):
         root = Path(workdir) / "tb"
-        self.writers = [SummaryWriter(str(root / run)) for run in runs]
-        self.groups = np.asarray(groups)
-        self.mean_writers = [
-            SummaryWriter(str(root / (f"{name}/mean" if name else "mean"))) for name in group_names
-        ]
+        self.runs, self.groups = list(runs), np.asarray(groups)
+        self.means = mean_run_names(group_names)
+        self.writer_of = {name: SummaryWriter(str(root / name)) for name in self.runs + self.means}
 
     def scalars(self, step: int, metrics: dict[str, Any]) -> None:
         """``metrics`` maps tag -> per-member array ``[members]`` or a scalar (mean runs)."""
-        for tag, values in metrics.items():
-            values = np.asarray(values, np.float64)
-            if values.ndim == 0:
-                for writer in self.mean_writers:
-                    writer.add_scalar(tag, float(values), step)
-                continue
-            for writer, value in zip(self.writers, values, strict=True):
-                writer.add_scalar(tag, float(value), step)
-            for group, writer in enumerate(self.mean_writers):
-                # Diverged members carry NaN: the mean curve is over the healthy ones.
-                chosen = values[self.groups == group]
-                if np.isfinite(chosen).any():
-                    writer.add_scalar(tag, float(np.nanmean(chosen)), step)
+        for run, tag, value in run_points(metrics, self.runs, self.groups, self.means):
+            self.writer_of[run].add_scalar(tag, value, step)
 
     def text(self, tag: str, text: str) -> None:
         """A note (e.g. which data the run uses) in every run, at step 0."""
-        for writer in [*self.writers, *self.mean_writers]:
+        for writer in self.writer_of.values():
             writer.add_text(tag, text, 0)
 
     def flush(self) -> None:
-        for writer in [*self.writers, *self.mean_writers]:
+        for writer in self.writer_of.values():
             writer.flush()
 
     def close(self) -> None:
-        for writer in [*self.writers, *self.mean_writers]:
+        for writer in self.writer_of.values():
             writer.close()
 
 

@@ -79,20 +79,27 @@ def summarize(
     return out
 
 
-def provenance() -> dict[str, Any]:
-    """Versions, backend and device count, so a result can be tied to what produced it."""
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "minari", "gymnasium",
+            "gymnasium-robotics", "mujoco", "numpy")  # fmt: skip
+
+
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
+    """The installed version of each package (``None`` where it is not installed)."""
     from importlib import metadata
 
-    packages = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "minari",
-                "gymnasium", "gymnasium-robotics", "mujoco", "numpy")  # fmt: skip
-    versions = {}
-    for name in packages:
+    versions: dict[str, str | None] = {}
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    return versions
+
+
+def provenance() -> dict[str, Any]:
+    """Versions, backend and device count, so a result can be tied to what produced it."""
     return {
-        "versions": versions,
+        "versions": package_versions(),
         "backend": jax.default_backend(),
         "device_count": jax.device_count(),
         "devices": [str(d) for d in jax.devices()],

@@ -124,6 +124,30 @@ def task_default(algorithm: str, task: str, field: str, protocol: str = "paper")
     return values[field] if field in values else spec.default_config()[field]
 
 
+ETA_GRID = (0.001, 0.01, 0.1, 0.3, 0.5)  # the paper's grid for OFQL's eta (Sec. 5)
+
+
+def grid_cells(
+    algorithm: str, task: str, field: str, values: Sequence[Any], **kwargs: Any
+) -> list[dict[str, Any]]:
+    """A grid over ``agent.<field>`` on ``task``: the main cell at the task's default value
+    (``task_default``), and one ``eta_grid``-group cell per other value. Together they plan
+    as one vmapped sweep; the report shows every grid point.
+
+    Example:
+        >>> [c["name"] for c in grid_cells("ofql", "hopper-medium", "eta", (0.1, 0.3))]
+        ['ofql-hopper-medium', 'ofql-eta0.1-hopper-medium']
+    """
+    default = task_default(algorithm, task, field)
+    cells = [cell(algorithm, task, overrides={f"agent.{field}": default}, **kwargs)]
+    cells += [
+        cell(algorithm, task, group="eta_grid", name=f"{algorithm}-{field}{v:g}-{task}",
+             overrides={f"agent.{field}": v}, **kwargs)
+        for v in values if v != default
+    ]  # fmt: skip
+    return cells
+
+
 _DEFAULT_LABELS = {"ofql": "OFQL", "dql": "DQL(5)", "fql": "FQL", "fbrac": "FBRAC",
                    "bc": "BC", "flow_bc": "flow BC"}  # fmt: skip
 

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from ofql_jax.errors import OFQLError
+from ofql_jax.reporting import mean_run_names, run_points
 
 
 def _import_wandb():
@@ -52,7 +53,7 @@ class WandbReporter:
         run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
         id_file.write_text(run_id + "\n")
         self.runs, self.groups = list(runs), np.asarray(groups)
-        self.means = [f"{name}/mean" if name else "mean" for name in group_names]
+        self.means = mean_run_names(group_names)
         self.run = wandb.init(
             project=config.wandb_project,
             entity=config.wandb_entity or None,
@@ -67,18 +68,8 @@ class WandbReporter:
 
     def scalars(self, step: int, metrics: dict[str, Any]) -> None:
         """As ``Reporter.scalars``: per-member arrays, or scalars that only the means get."""
-        row: dict[str, float] = {}
-        for tag, values in metrics.items():
-            values = np.asarray(values, np.float64)
-            if values.ndim == 0:
-                row.update({f"{mean}/{tag}": float(values) for mean in self.means})
-                continue
-            row.update({f"{run}/{tag}": float(v) for run, v in zip(self.runs, values, strict=True)})
-            for group, mean in enumerate(self.means):
-                chosen = values[self.groups == group]
-                if np.isfinite(chosen).any():  # diverged members (NaN) are left out
-                    row[f"{mean}/{tag}"] = float(np.nanmean(chosen))
-        self.run.log(row, step=step)
+        points = run_points(metrics, self.runs, self.groups, self.means)
+        self.run.log({f"{run}/{tag}": value for run, tag, value in points}, step=step)
 
     def text(self, tag: str, text: str) -> None:
         self.run.summary[tag] = text

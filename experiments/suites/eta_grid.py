@@ -14,11 +14,9 @@ project's 2-core CPU it is about 19 hours of training; on one H200 a few minutes
 experiments/device/eta_grid.sh. Replica scores are not comparable with D4RL v2 numbers.
 """
 
-from ofql_jax.suite import cell, new_suite
+from ofql_jax.suite import ETA_GRID, cell, grid_cells, new_suite
 
-ETA_GRID = (0.001, 0.01, 0.1, 0.3, 0.5)  # the paper's grid (Sec. 5)
 TASKS = ("hopper-medium", "halfcheetah-medium", "walker2d-medium")
-DEFAULT_ETA = 0.3  # this project's MuJoCo default (experiments/d4rl.py)
 
 
 def get_config(arg: str | None = None):
@@ -36,12 +34,7 @@ def get_config(arg: str | None = None):
     d.compilation_cache_dir = "~/.cache/ofql_jax/xla"  # the CLI's default cache
     cells = []
     for task in tasks:
-        cells.append(cell("ofql", task, overrides={"agent.eta": DEFAULT_ETA}))
-        cells += [
-            cell("ofql", task, group="eta_grid", name=f"ofql-eta{v:g}-{task}",
-                 overrides={"agent.eta": v})
-            for v in ETA_GRID if v != DEFAULT_ETA
-        ]  # fmt: skip
+        cells += grid_cells("ofql", task, "eta", ETA_GRID)  # the main cell: eta 0.3 on MuJoCo
         cells.append(cell("flow_bc", task))
     s.cells = tuple(cells)
     return s

@@ -11,10 +11,8 @@ default eta for the task, and shares the sweep's program. The paper's own per-ta
 is not published. On a 2-core CPU this suite would take months: see cpu.py.
 """
 
-from ofql_jax.suite import cell, new_suite, task_default
+from ofql_jax.suite import ETA_GRID, cell, grid_cells, new_suite
 from ofql_jax.tasks import PAPER_TASKS
-
-ETA_GRID = (0.001, 0.01, 0.1, 0.3, 0.5)  # the paper's grid (Sec. 5)
 
 
 def get_config():
@@ -23,13 +21,7 @@ def get_config():
     s.defaults.data_source = "auto"  # official Minari where available, else the replica
     cells = []
     for task in PAPER_TASKS:
-        eta = task_default("ofql", task, "eta")
-        cells.append(cell("ofql", task, overrides={"agent.eta": eta}))
-        cells += [
-            cell("ofql", task, group="eta_grid", name=f"ofql-eta{v:g}-{task}",
-                 overrides={"agent.eta": v})
-            for v in ETA_GRID if v != eta
-        ]  # fmt: skip
+        cells += grid_cells("ofql", task, "eta", ETA_GRID)
         cells.append(cell("dql", task, overrides={"agent.num_diffusion_steps": 5}))
         cells.append(cell("fql", task))
         cells.append(cell("bc", task))
