@@ -60,7 +60,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.replica_steps = 1_000_000  # transitions per level when a replica is built (D4RL: 1M)
     c.replica_seed = 0  # seed of the replica's actions and resets
     c.replica_envs = 16  # envs stepped together (one policy call per step) when building
-    c.behavior_dir = "~/.cache/ofql_jax/behavior"  # SAC re-runs that rebuild medium-replay
+    c.behavior_dir = "auto"  # SAC re-runs that rebuild medium-replay (auto: <cache root>/behavior)
+    # cache root: $OFQL_JAX_CACHE, else $XDG_CACHE_HOME/ofql_jax, else ~/.cache/ofql_jax
     c.reward_tune = task_spec.reward_tune  # none | antmaze ((r - 0.5) * 4)
     c.normalize_with_task = (
         False  # with dataset_id set and no metadata refs, use the task's D4RL refs
@@ -103,7 +104,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.sweep = ml_collections.ConfigDict()  # comma-separated values; seeds x settings in one program
     for field in agent_spec.sweepable:
         c.sweep[field] = ""  # e.g. --config.sweep.eta=0.01,0.1,0.3 (the agent's sweepable fields)
-    c.compilation_cache_dir = "~/.cache/ofql_jax/xla"  # JAX's persistent compile cache ("": off)
+    c.compilation_cache_dir = "auto"  # JAX's persistent compile cache ("": off)
+    # auto: <cache root>/xla
     c.matmul_precision = "highest"  # float32 matmuls and convolutions: highest = true float32
     # (CPU always; PyTorch's default, so DQL's and FQL's code); default = the backend's own
     # (TF32 on NVIDIA Ampere and later GPUs, faster, ~1e-3 relative error); high = bf16x3

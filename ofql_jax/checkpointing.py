@@ -60,5 +60,19 @@ class Checkpointer:
             ) from err
         return restored["state"], dict(restored["meta"])
 
+    def restore_metadata(self, step: int) -> dict[str, Any]:
+        """Only the JSON metadata of the checkpoint at ``step`` (no arrays are read)."""
+        try:
+            restored = self._manager.restore(
+                step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+            )
+        except Exception as err:  # as in restore
+            raise OFQLError(
+                f"The checkpoint metadata at {self.directory / str(step)} cannot be read "
+                f"({type(err).__name__}); delete that step directory to fall back to an "
+                "earlier one."
+            ) from err
+        return dict(restored["meta"])
+
     def close(self) -> None:
         self._manager.close()

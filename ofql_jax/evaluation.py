@@ -7,7 +7,7 @@ to the grid's shape, so the policy compiles once. Environments step in this proc
 ``num_workers`` worker processes (``ofql_jax.env_pool``).
 
 Randomness never depends on how episodes are grouped: episode e of seed value v at training
-step s resets with ``_env_seed(v, s, e)`` and acts at its time step t with the key
+step s resets with ``episode_env_seed(v, s, e)`` and acts at its time step t with the key
 ``fold_in(fold_in(fold_in(key(v), s), e), t)``. Both derive from ``(seed value, step)``, never
 from the training RNG, so an evaluation does not perturb training, a resumed run evaluates
 identically, and the number of worker processes never changes a return. ``max_envs`` (the wave
@@ -27,6 +27,7 @@ import gymnasium as gym
 import jax
 import ml_collections
 import numpy as np
+from tqdm.auto import tqdm
 
 from ofql_jax.agents import Agent, AgentState
 from ofql_jax.data import DatasetInfo
@@ -88,7 +89,8 @@ def eval_env_kwargs(info: DatasetInfo) -> dict[str, object]:
     return dict(EVAL_ENV_OVERRIDES.get(spec.name, {})) if spec is not None else {}
 
 
-def _env_seed(seed_value: int, step: int, episode: int) -> int:
+def episode_env_seed(seed_value: int, step: int, episode: int) -> int:
+    """The reset seed of episode ``episode`` of seed value ``seed_value`` at training ``step``."""
     return int(np.random.SeedSequence([seed_value, step, episode]).generate_state(1)[0])
 
 
@@ -281,12 +283,14 @@ class Evaluator:
         seed_mask: np.ndarray | None = None,
         *,
         sample_kwargs: Mapping[str, Any] | None = None,
+        progress: bool = False,
     ) -> np.ndarray:
         """Undiscounted returns ``[num_seeds, num_episodes]`` of each seed's policy at ``step``.
 
         Seeds with ``seed_mask`` False (e.g. diverged ones) are not run and get NaN. Each
         episode's length is left in ``last_episode_lengths`` (0 where not run).
-        ``sample_kwargs`` update the evaluator's for this call (e.g. noise x 1 for N = 1).
+        ``sample_kwargs`` update the evaluator's for this call (e.g. noise x 1 for N = 1);
+        ``progress`` shows a bar over the waves.
         """
         num_seeds, num_episodes = self.num_seeds, self.num_episodes
         if len(seed_values) != num_seeds:
@@ -297,7 +301,9 @@ class Evaluator:
         policy = self._wave_policy(num_candidates, sample_kwargs)
         values = np.asarray(seed_values, np.uint32)
         rows_per_wave, cols_per_wave = self.wave_shape
-        for rows, episodes in self.waves(mask):
+        waves = list(self.waves(mask))
+        bar = tqdm(total=len(waves), unit="wave", disable=not progress, leave=False)
+        for rows, episodes in waves:
             obs_grid = np.zeros((rows_per_wave, cols_per_wave, self.info.obs_dim), np.float32)
             valid = rows[rows < num_seeds]
             # Rows past the last seed repeat it: their actions are computed and discarded.
@@ -308,7 +314,7 @@ class Evaluator:
             grid = (seed_idx - rows[0], episode_idx - episodes[0])
             padded_episodes = (episodes[0] + np.arange(cols_per_wave)).astype(np.uint32)
             seeds = [
-                _env_seed(int(seed_values[i]), step, int(e))
+                episode_env_seed(int(seed_values[i]), step, int(e))
                 for i, e in zip(seed_idx, episode_idx, strict=True)
             ]
             obs = self.pool.reset(seeds)
@@ -329,8 +335,12 @@ class Evaluator:
                 obs[active] = next_obs[active]
                 active &= ~(terminated | truncated)
                 t += 1
+                if progress and t % 100 == 0:
+                    bar.set_postfix_str(f"env step {t}, {int(active.sum())} running")
             returns[seed_idx, episode_idx] = wave_returns
             self.last_episode_lengths[seed_idx, episode_idx] = lengths
+            bar.update()
+        bar.close()
         return returns
 
     def close(self) -> None:

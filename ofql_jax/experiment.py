@@ -24,6 +24,7 @@ import numpy as np
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
+from ofql_jax.acting import acting_record
 from ofql_jax.agents import AGENTS, Agent, AgentState
 from ofql_jax.checkpointing import Checkpointer
 from ofql_jax.config_checks import check_config, compare_configs
@@ -197,6 +198,8 @@ class Experiment:
         self.ref, self.ref_source = reference_scores(
             info, get_task(config.task).ref_scores, use_task_ref
         )
+        # What acting needs without the dataset (ofql_jax.loading reads it back).
+        self.acting = acting_record(info, self.ref, self.ref_source)
         self.group_names = [setting_name(s) for s in self.settings]
         if self.is_main:
             runs, groups = [m.run_name for m in self.members], [m.setting for m in self.members]
@@ -362,6 +365,7 @@ class Experiment:
             "evaluations": self.evaluations,
             "diverged": self.diverged,
             "value_diverged": self.value_diverged,
+            "acting": self.acting,
         }
         self.ckpt.save(self.step, self.states, meta)
 
@@ -399,6 +403,7 @@ class Experiment:
             "data_source_reason": self.data_choice.reason,
             "dataset_sha256": self.run_data.sha256,
             "env_id": self.run_data.env_id,
+            "acting": self.acting,
             "num_seeds": c.num_seeds,
             "seeds": seed_values(c.seed, c.num_seeds),
             "steps": self.step,

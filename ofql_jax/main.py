@@ -328,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
-    if lock is not None:
-        lock.release()
+    finally:  # also on an unexpected exception (its traceback follows); idempotent
+        if lock is not None:
+            lock.release()
     if main_process:
         print(summary_line(results, workdir))
     return 0

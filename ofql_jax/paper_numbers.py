@@ -1,4 +1,4 @@
-"""The numbers the OFQL paper publishes, as data (``docs/ofql.md``, "The paper's numbers").
+"""The numbers the OFQL paper publishes, as data (summarised in ``docs/algorithm.md``, section 8).
 
 Nguyen & Yoo, "Revisiting Diffusion Q-Learning: From Iterative Denoising to One-Step Action
 Generation" (arXiv 2508.13904; ICLR 2026 "One-Step Flow Q-Learning"). All scores are

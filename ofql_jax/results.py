@@ -5,7 +5,9 @@ suite runner and the report read it back with ``load_results``. Its keys:
 
 - what was trained: ``algorithm``, ``task``, ``dataset_id``, ``data_source`` (official |
   replica | ...), ``data_source_reason``, ``dataset_sha256``, ``env_id`` (the evaluation
-  environment, e.g. ``Hopper-v5``), ``num_seeds``, ``seeds``, ``steps``, ``protocol``,
+  environment, e.g. ``Hopper-v5``), ``acting`` (what acting needs without the dataset: env
+  spec, spaces, score reference; ``ofql_jax.acting``), ``num_seeds``, ``seeds``, ``steps``,
+  ``protocol``,
   ``protocol_settings``, ``eval_settings``, ``score_normalization``, ``config``;
 - scores: ``evaluations`` (one entry per evaluation: ``step``, ``candidates``, ``scores``
   and ``returns`` per member, ``scores_one_step`` (N = 1), ``scores_<option>`` for an

@@ -19,14 +19,19 @@ import jax
 import ml_collections
 
 from ofql_jax.errors import OFQLError
+from ofql_jax.paths import cache_path
 
 _distributed_ready = False
 
 
 def enable_compilation_cache(directory: str) -> None:
-    """JAX's persistent compilation cache: a second run of the same config compiles from disk."""
-    if directory:
-        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory))
+    """JAX's persistent compilation cache: a second run of the same config compiles from disk.
+
+    ``"auto"``: ``<cache root>/xla`` (``ofql_jax.paths``); ``""``: left as it is (off, unless
+    ``JAX_COMPILATION_CACHE_DIR`` says otherwise)."""
+    path = cache_path(directory, "xla")
+    if path:
+        jax.config.update("jax_compilation_cache_dir", str(path))
 
 
 def cluster_from_environment() -> dict[str, str | int]:

@@ -14,10 +14,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 # One JAX compilation cache for the whole test session (and the CLI runs it starts, which
 # inherit the variable): the many tiny programs that tests compile again and again are
 # compiled once. Set before JAX is imported; never the user's cache.
+# OFQL_JAX_CACHE points the CLI's "auto" cache paths (ofql_jax.paths) there too.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     import tempfile
 
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="ofql_jax_test_xla_")
+    _cache = tempfile.mkdtemp(prefix="ofql_jax_test_cache_")
+    os.environ["OFQL_JAX_CACHE"] = _cache
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(_cache, "xla")
 
 
 # --- data fixtures (ofql_jax.data) -----------------------------------------------------------

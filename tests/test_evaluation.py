@@ -21,7 +21,7 @@ from ofql_jax.agents import default_config, make_ofql
 from ofql_jax.data import DatasetInfo, load_minari
 from ofql_jax.env_pool import DatasetEnvFactory, ProcessEnvPool, split_counts
 from ofql_jax.errors import OFQLError
-from ofql_jax.evaluation import Evaluator, _env_seed, action_keys, wave_shape
+from ofql_jax.evaluation import Evaluator, action_keys, episode_env_seed, wave_shape
 
 NUM_SEEDS, NUM_EPISODES, STEP, CANDIDATES = 2, 5, 4000, 4
 SEED_VALUES = [11, 12]
@@ -143,7 +143,7 @@ def test_waves_never_exceed_max_envs_and_run_every_episode_once(agent_states, in
     assert [len(wave) for wave in waves] == [4, 4, 2] * 2
     waves = waves[:3]
     by_wave = [[(v, e) for v in SEED_VALUES for e in pair] for pair in ([0, 1], [2, 3], [4])]
-    assert waves == [[_env_seed(v, STEP, e) for v, e in wave] for wave in by_wave]
+    assert waves == [[episode_env_seed(v, STEP, e) for v, e in wave] for wave in by_wave]
     # Same reset seeds and action keys as one big wave, hence the same episodes; but XLA's CPU
     # matmuls may round differently for a [2, 2] than for a [2, 5] batch (seen: 1e-7 apart for
     # [2, 1]), so returns are only asserted equal to float32 rounding, not bit for bit (on
@@ -171,7 +171,7 @@ def test_masked_seed_gets_nan_and_is_never_stepped(agent_states, info, reference
     none = evaluator.evaluate(states, SEED_VALUES, STEP, CANDIDATES, np.zeros(NUM_SEEDS, bool))
     evaluator.close()
     # Only seed 0's envs were reset, and a wave steps nothing but the envs it reset.
-    assert resets == [_env_seed(SEED_VALUES[0], STEP, e) for e in range(NUM_EPISODES)]
+    assert resets == [episode_env_seed(SEED_VALUES[0], STEP, e) for e in range(NUM_EPISODES)]
     assert np.isnan(returns[1]).all() and (lengths[1] == 0).all()
     assert np.isnan(none).all() and (evaluator.last_episode_lengths == 0).all()
     # A seed keeps its place in the wave, so masking another one changes none of its bits.

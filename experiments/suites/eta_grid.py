@@ -31,7 +31,7 @@ def get_config(arg: str | None = None):
     d.checkpoint_every = 10_000  # a killed suite loses at most one interval
     d.replica_steps = 1_000_000  # transitions per replica (D4RL's size; the verification's)
     d.steps_per_call = 1_000  # updates per jitted call (the CLI's default)
-    d.compilation_cache_dir = "~/.cache/ofql_jax/xla"  # the CLI's default cache
+    d.compilation_cache_dir = "auto"  # the CLI's default cache (ofql_jax.paths)
     cells = []
     for task in tasks:
         cells += grid_cells("ofql", task, "eta", ETA_GRID)  # the main cell: eta 0.3 on MuJoCo

@@ -37,12 +37,13 @@ import numpy as np
 from ofql_jax.behavior.rollout import Episode, random_policy, run_episodes
 from ofql_jax.behavior.zoo import ENV_IDS, load_policy
 from ofql_jax.errors import OFQLError
+from ofql_jax.paths import AUTO, cache_path
 from ofql_jax.tasks import D4RL_REF_SCORES
 
 NAMESPACE = "ofql"
 LEVELS = ("random", "medium", "expert", "medium-expert", "medium-replay")
 _LEVEL_SEED = {"random": 0, "medium": 1, "expert": 2}  # disjoint reset seeds per level
-DEFAULT_BEHAVIOR_DIR = "~/.cache/ofql_jax/behavior"
+DEFAULT_BEHAVIOR_DIR = "auto"  # <cache root>/behavior (ofql_jax.paths)
 
 
 def replica_id(env: str, level: str) -> str:
@@ -159,7 +160,8 @@ def replay_episodes(
         scaler = ActionScaler.from_space(gym.make(run["env"]).action_space)
         final_return = None
     else:
-        workdir = Path(behavior_dir).expanduser() / f"{env}-seed{run['seed']}-to{step}"
+        root = cache_path(behavior_dir or AUTO, "behavior")
+        workdir = Path(root) / f"{env}-seed{run['seed']}-to{step}"
         print(
             f"medium-replay: re-running SAC on {run['env']} (seed {run['seed']}) to step {step}, "
             f"the medium policy's step, in {workdir} (resumable; its buffer is the dataset)",

@@ -1,0 +1,161 @@
+"""A finished run as an artefact: load_run, the README's example, python -m ofql_jax.evaluate."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATASET
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_RUN = dict(num_seeds=2, num_steps=40, eval_every=40, checkpoint_every=20)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A tiny 2-seed OFQL run (40 steps, checkpoints at 20 and 40, evaluated at 40) at
+    ``<root>/runs/offline``, and an empty Minari directory for the processes that load it
+    (so any attempt to read the dataset fails)."""
+    from minari_factory import make_hopper_dataset
+    from test_train import small_config
+
+    from ofql_jax.experiment import run
+
+    root = tmp_path_factory.mktemp("loading")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(root / "minari"))
+        make_hopper_dataset(
+            DATASET, num_steps=400, max_episode_steps=40, ref_scores=(-20.272305, 3234.3)
+        )
+        results = run(small_config(**TINY_RUN), root / "runs" / "offline")
+    (root / "empty_minari").mkdir()
+    return root, results
+
+
+def run_python(code: str, cwd: Path, root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MINARI_DATASETS_PATH": str(root / "empty_minari")}
+    command = [sys.executable, "-c", code] if code else [sys.executable, *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+LOAD_AND_EVALUATE = """
+import json, ofql_jax
+run = ofql_jax.load_run("runs/offline")
+out = run.evaluate(seeds=[1])
+print(json.dumps({"step": run.step, "seeds": run.seeds, "env_id": run.env_id,
+                  "variants": out["variants"], "members": out["members"]}))
+"""
+
+
+def test_load_run_in_a_fresh_process_reproduces_the_final_evaluation(finished_run):
+    root, results = finished_run
+    done = run_python(LOAD_AND_EVALUATE, root, root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["step"] == 40 and got["seeds"] == [0, 1] and got["env_id"] == "Hopper-v5"
+    assert got["members"] == [{"label": "1", "seed": 1, "setting": 0}]
+    final = results["evaluations"][-1]
+    n = final["candidates"]
+    # Exactly the returns the training run logged for seed 1 (index 1), both variants.
+    assert got["variants"][f"N={n}"]["returns"] == [final["returns"][1]]
+    assert got["variants"]["N=1"]["returns"] == [final["returns_one_step"][1]]
+    assert got["variants"][f"N={n}"]["scores"] == [final["scores"][1]]
+
+
+def test_policy_acts_in_env_units_like_the_agent(finished_run):
+    """``run.policy`` = the agent's one-step map, then the action scaler (identity here)."""
+    import jax
+
+    from ofql_jax import load_run
+    from ofql_jax.agents.base import select_actor
+
+    root, _ = finished_run
+    run = load_run(root / "runs" / "offline", step=20)
+    assert run.step == 20 and run.info.num_transitions == 0  # nothing read from the dataset
+    policy = run.policy(seed=1, num_candidates=1, noise_seed=3)
+    obs = np.random.default_rng(0).normal(size=(5, run.info.obs_dim)).astype(np.float32)
+    actions = policy(obs)
+    noise = np.random.default_rng(3).standard_normal((5, run.agent.noise_dim), dtype=np.float32)
+    state = run.state(seed=1)
+    params = select_actor(state, "ema")  # the protocol's actor (paper: EMA)
+    expected = jax.jit(lambda o, z: run.agent.decide(params, {}, o, z))(obs, noise)
+    np.testing.assert_allclose(actions, np.asarray(expected), rtol=0, atol=1e-6)
+    assert actions.shape == (5, 3) and np.all(np.abs(actions) <= 1)
+    assert policy(obs[0]).shape == (3,)
+    with pytest.raises(Exception, match="no seed 7"):
+        run.policy(seed=7)
+
+
+def test_readme_load_example_runs_verbatim(finished_run):
+    root, _ = finished_run
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Load, evaluate and watch a run", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    done = run_python(code, root, root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "ofql Hopper-v5 40 [0, 1]"
+    assert re.fullmatch(r"one episode: return -?\d+\.\d", lines[1])
+    assert lines[2].startswith("{'N=4': [") and "'N=1': [" in lines[2]
+
+
+def test_evaluate_cli_writes_json_and_a_video(finished_run):
+    import imageio_ffmpeg
+
+    root, results = finished_run
+    video = root / "video" / "seed0.mp4"
+    args = ["-m", "ofql_jax.evaluate", "--workdir=runs/offline", "--seeds=0",
+            "--candidates=1", f"--video={video}", "--video_steps=4", "--video_size=64x48",
+            "--no_progress"]  # fmt: skip
+    done = run_python("", root, root, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads((root / "runs/offline/evaluations/step_40.json").read_text())
+    assert list(out["variants"]) == ["N=1"]
+    assert out["variants"]["N=1"]["returns"] == [results["evaluations"][-1]["returns_one_step"][0]]
+    assert re.search(r"N=1 +0: normalised score -?\d+\.\d", done.stdout)
+    reader = imageio_ffmpeg.read_frames(str(video))
+    assert next(reader)["size"] == (64, 48)
+    frames = [np.frombuffer(f, np.uint8).reshape(48, 64, 3) for f in reader]
+    assert len(frames) == 5  # the reset frame + 4 steps
+    assert frames[0].std() > 10  # a rendered scene, not a blank image
+    assert out["videos"][0]["frames"] == 5 and out["videos"][0]["path"] == str(video)
+    again = run_python("", root, root, *args[:5], "--episodes=1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (root / "runs/offline/evaluations/step_40-1.json").exists()  # never overwritten
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workdir=nowhere"], "nowhere is not a directory"),
+        (["--workdir=runs"], "holds no config.json"),
+        (["--workdir=runs/offline", "--step=30"], "kept no checkpoint at step 30"),
+        (["--workdir=runs/offline", "--seeds=5"], "has no seed 5"),
+        (["--workdir=runs/offline", "--video=x.avi"], "must end in .mp4"),
+    ],
+)
+def test_evaluate_cli_errors_are_one_sentence(finished_run, args, message, capsys, monkeypatch):
+    from ofql_jax.evaluate import main
+
+    root, _ = finished_run
+    monkeypatch.chdir(root)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_acting_record_matches_what_the_dataset_gives(finished_run, monkeypatch):
+    """Runs saved before acting records fall back to the dataset; both give the same record."""
+    from ofql_jax.loading import _fallback_info, _read_config
+
+    root, results = finished_run
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root / "minari"))
+    config = _read_config(root / "runs" / "offline")
+    assert json.loads(json.dumps(_fallback_info(config))) == results["acting"]
