@@ -68,7 +68,10 @@ FOUR_DEVICES = textwrap.dedent(
 
 
 def test_seed_axis_split_over_four_cpu_devices_matches_one_device():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4",
+    }
     done = subprocess.run([sys.executable, "-c", FOUR_DEVICES], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -81,7 +84,10 @@ def test_seed_axis_split_over_four_cpu_devices_matches_one_device():
 
 
 def test_cli_on_four_devices_with_sharded_checkpoints(hopper_dataset, tmp_path):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4",
+    }
     args = ["--config.num_seeds=4", "--config.num_steps=40", "--config.steps_per_call=10",
             "--config.checkpoint_every=20", "--config.eval_episodes=1",
             "--config.eval_candidates=4", "--config.batch_size=32"]  # fmt: skip

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import minari
 import numpy as np
 import pytest
+from conftest import TEST_XLA_FLAGS
 from minari.data_collector.episode_buffer import EpisodeBuffer
 from minari_factory import (
     make_cartpole_dataset,
@@ -364,6 +365,8 @@ def kill_setup(tmp_path_factory):
     """A dataset and the uninterrupted reference run, shared by the kill tests."""
     root = tmp_path_factory.mktemp("kill")
     env = {**os.environ, "MINARI_DATASETS_PATH": str(root / "datasets"), "PYTHONUNBUFFERED": "1"}
+    # The shipped numerics: XLA's default optimisation level, not the tests' faster one.
+    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace(TEST_XLA_FLAGS, "").strip()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MINARI_DATASETS_PATH", env["MINARI_DATASETS_PATH"])
         make_hopper_dataset(
