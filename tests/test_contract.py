@@ -75,6 +75,9 @@ def dataset_dir(tmp_path_factory):
         yield path
 
 
+RESUMED: dict[str, Path] = {}  # each agent's resumed run, for load_run
+
+
 @pytest.fixture(scope="module", params=NAMES)
 def runs(request, dataset_dir, tmp_path_factory):
     """(name, agent, results of the resumed run, its final states, the straight run's)."""
@@ -93,7 +96,22 @@ def runs(request, dataset_dir, tmp_path_factory):
         ckpt.close()
         return state
 
+    RESUMED[name] = root / "resumed"
     return name, agent, results, final(root / "resumed"), final(root / "straight")
+
+
+def test_load_run_reproduces_the_final_evaluation(runs):
+    """``load_run`` rebuilds any agent from its workdir alone and repeats its evaluation
+    exactly, every variant (N candidates, N = 1, the agent's options), for one seed."""
+    from ofql_jax import load_run
+
+    name, _, results, _, _ = runs
+    final = results["evaluations"][-1]
+    out = load_run(RESUMED[name]).evaluate(seeds=[1])
+    names = {"returns": f"N={final['candidates']}", "returns_one_step": "N=1"}
+    want = {names.get(k, k.removeprefix("returns_")): [v[1]] for k, v in final.items()
+            if k.startswith("returns")}  # fmt: skip
+    assert {k: v["returns"] for k, v in out["variants"].items()} == want
 
 
 def test_spec_is_complete(runs):
