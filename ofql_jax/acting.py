@@ -44,12 +44,11 @@ def acting_record(
     info: DatasetInfo, ref: tuple[float, float] | None, ref_source: str
 ) -> dict[str, Any]:
     """The JSON record of what acting and scoring need (see the module docstring)."""
-    spec = info.env_spec
     return {
         "version": RECORD_VERSION,
         "dataset_ids": list(info.dataset_ids),
-        "env_id": getattr(spec, "id", None),
-        "env_spec": _spec_json(spec),
+        "env_id": info.env_id,
+        "env_spec": _spec_json(info.env_spec),
         "obs_dim": info.obs_dim,
         "act_dim": info.act_dim,
         "observation_space": serialize_space(info.observation_space),

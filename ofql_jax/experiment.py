@@ -62,8 +62,7 @@ class RunData:
 
     @property
     def env_id(self) -> str | None:
-        spec = self.info.env_spec
-        return getattr(spec, "id", None) if spec is not None else None
+        return self.info.env_id
 
 
 def load_run_data(config: ml_collections.ConfigDict, workdir: Path | None) -> RunData:
@@ -107,6 +106,15 @@ def restore_latest(
         # signature than fresh states and so miss the compilation cache.
         states = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), states)
     return states, latest, meta
+
+
+def run_reference_scores(
+    config: ml_collections.ConfigDict, info: DatasetInfo
+) -> tuple[tuple[float, float] | None, str]:
+    """The score normalisation of a run (``reference_scores`` with the task's D4RL table
+    for the task's own dataset, or for any dataset with ``normalize_with_task``)."""
+    use_task_ref = not config.dataset_id or config.normalize_with_task
+    return reference_scores(info, get_task(config.task).ref_scores, use_task_ref)
 
 
 def build_evaluator(
@@ -194,10 +202,7 @@ class Experiment:
         if self.is_main:
             write_json_atomic(config_path, config.to_dict())
 
-        use_task_ref = not config.dataset_id or config.normalize_with_task
-        self.ref, self.ref_source = reference_scores(
-            info, get_task(config.task).ref_scores, use_task_ref
-        )
+        self.ref, self.ref_source = run_reference_scores(config, info)
         # What acting needs without the dataset (ofql_jax.loading reads it back).
         self.acting = acting_record(info, self.ref, self.ref_source)
         self.group_names = [setting_name(s) for s in self.settings]

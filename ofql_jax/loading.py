@@ -42,7 +42,7 @@ from ofql_jax.evaluation import (
     eval_variants,
     normalized_score,
 )
-from ofql_jax.experiment import build_members
+from ofql_jax.experiment import build_members, run_reference_scores
 from ofql_jax.policy import Policy
 from ofql_jax.results import RESULTS_FILE, finite_or_none
 from ofql_jax.sweep import Member
@@ -79,8 +79,7 @@ class LoadedRun:
 
     @property
     def env_id(self) -> str | None:
-        spec = self.info.env_spec
-        return getattr(spec, "id", None) if spec is not None else None
+        return self.info.env_id
 
     @property
     def score_reference(self) -> tuple[float, float] | None:
@@ -270,15 +269,11 @@ def _fallback_info(config: ml_collections.ConfigDict) -> dict[str, Any]:
     from ofql_jax.acting import acting_record
     from ofql_jax.data import load_minari
     from ofql_jax.data.sources import choose_data
-    from ofql_jax.evaluation import reference_scores
-    from ofql_jax.tasks import get_task
 
     print("This checkpoint predates acting records: reading its dataset once.", file=sys.stderr)
     choice = choose_data(config, None)
     _, info = load_minari(choice.dataset_ids, config.reward_tune, False)
-    use_task_ref = not config.dataset_id or config.normalize_with_task
-    ref, source = reference_scores(info, get_task(config.task).ref_scores, use_task_ref)
-    return acting_record(info, ref, source)
+    return acting_record(info, *run_reference_scores(config, info))
 
 
 def load_run(workdir: str | Path, step: int | None = None) -> LoadedRun:

@@ -414,6 +414,11 @@ class DatasetInfo:
     requirements: tuple[str, ...] = ()  # the first dataset's pip requirements, for messages
     episode_lengths: np.ndarray | None = None  # steps per episode, in transition order
 
+    @property
+    def env_id(self) -> str | None:
+        """The evaluation environment's id (e.g. ``Hopper-v5``); ``None`` without a spec."""
+        return getattr(self.env_spec, "id", None) if self.env_spec is not None else None
+
     def make_env(self, **kwargs: Any) -> gym.Env:
         """Build the evaluation environment (``gym.make(env_spec, **kwargs)``).
 
