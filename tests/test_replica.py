@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import gymnasium as gym
@@ -170,3 +171,48 @@ def test_replica_cli_writes_a_dataset_and_refuses_to_overwrite_it(minari_dir):
     again = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert "already exists: delete it with `minari delete ofql/walker2d/random-v0`" in again.stderr
+
+
+def test_a_replica_of_an_older_behaviour_policy_is_refused_never_reused_or_deleted(
+    minari_dir, tiny_sac_run, tiny_policies
+):
+    assert zoo.policy_version("hopper", "expert") == 1  # first export
+    build_replica("hopper", "medium-expert", num_steps=200, num_envs=2, progress=False)
+    mixed = minari.load_dataset("ofql/hopper/medium-expert-v0").storage.metadata["ofql_replica"]
+    assert mixed["behavior_versions"] == {"medium": 1, "expert": 1}
+    export(tiny_sac_run, "expert", step=400, episodes=2)  # the same parameters: same version
+    assert zoo.policy_version("hopper", "expert") == 1
+    assert ensure_replica("hopper", "expert", num_steps=200, progress=False)
+
+    export(tiny_sac_run, "expert", step=200, episodes=2)  # a new expert
+    assert zoo.policy_version("hopper", "expert") == 2
+    assert zoo.policy_version("hopper", "medium") == 1
+    expert_meta = datasets_root() / "ofql/hopper/expert-v0/data/metadata.json"
+    stamp = expert_meta.stat().st_mtime_ns
+    with pytest.raises(OFQLError) as err:
+        ensure_replica("hopper", "medium-expert", num_steps=200, progress=False)
+    assert str(err.value) == (
+        "The local replicas ofql/hopper/medium-expert-v0 (built from version 1 of the hopper "
+        "expert policy, version 2 is shipped); ofql/hopper/expert-v0 (built from version 1 of "
+        "the hopper expert policy, version 2 is shipped) predate this ofql_jax's behaviour "
+        "policies: delete them with `minari delete ofql/hopper/medium-expert-v0 "
+        "ofql/hopper/expert-v0` and run again to rebuild them."
+    )
+    with pytest.raises(OFQLError, match=r"delete it with `minari delete ofql/hopper/expert-v0`"):
+        load_minari("ofql/hopper/expert-v0")
+    assert expert_meta.stat().st_mtime_ns == stamp  # refused, not rebuilt or deleted
+    assert ensure_replica("hopper", "medium", num_steps=200, progress=False)  # medium is current
+
+    # A replica from before versions were recorded counts as built from version 1.
+    raw = json.loads(expert_meta.read_text())
+    del raw["ofql_replica"]["behavior_versions"]
+    expert_meta.write_text(json.dumps(raw))
+    with pytest.raises(OFQLError, match=r"expert-v0 \(built from version 1 of the hopper expert"):
+        ensure_replica("hopper", "expert", num_steps=200, progress=False)
+
+    for stale in ("expert", "medium-expert"):
+        shutil.rmtree(datasets_root() / f"ofql/hopper/{stale}-v0")
+    ensure_replica("hopper", "medium-expert", num_steps=200, num_envs=2, progress=False)
+    rebuilt = minari.load_dataset("ofql/hopper/medium-expert-v0").storage.metadata
+    assert rebuilt["ofql_replica"]["behavior_versions"] == {"medium": 1, "expert": 2}
+    assert load_minari("ofql/hopper/medium-expert-v0")[0].size == 400

@@ -6,7 +6,9 @@ Without ``--step`` the *medium* snapshot is the first whose logged evaluation li
 the env's medium band (``zoo.MEDIUM_BANDS``) and the *expert* snapshot is the best one.
 The chosen actor is evaluated on ``--episodes`` episodes, both deterministically (the
 mean action, the number in the README table) and stochastically (the sampled actions
-that generate replica datasets), and written to ``ofql_jax/behavior/policies``.
+that generate replica datasets), and written to ``ofql_jax/behavior/policies``. A policy
+whose parameters differ from the file it replaces gets the next ``version``, which
+makes replicas built from the old one detectable (``ofql_jax.data.replica.stale_replicas``).
 """
 
 from __future__ import annotations
@@ -98,6 +100,15 @@ def export(
         meta[f"return_mean_{name}"] = float(returns.mean())
         meta[f"return_std_{name}"] = float(returns.std())
     meta["eval_episodes"] = episodes
+    # A new policy gets the next version, so that replicas built from the old one are detected.
+    digest, old = zoo.params_digest(params), zoo.policy_meta(env, level)
+    if not old:
+        meta["version"] = 1
+    elif old.get("params_sha256") == digest:
+        meta["version"] = int(old.get("version", 1))
+    else:
+        meta["version"] = int(old.get("version", 1)) + 1
+    meta["params_sha256"] = digest
     zoo.POLICY_DIR.mkdir(parents=True, exist_ok=True)
     save_actor(zoo.policy_path(env, level), params, meta)
     return meta

@@ -78,6 +78,39 @@ def load_policy(env: str, level: str) -> BehaviorPolicy:
     return BehaviorPolicy(env=env, level=level, params=params, meta=meta)
 
 
+def policy_meta(env: str, level: str) -> dict[str, Any]:
+    """The shipped policy's metadata alone (no parameters loaded); {} if it is not shipped."""
+    import json
+
+    path = policy_path(env, level)
+    if not path.exists():
+        return {}
+    with np.load(path) as f:
+        return json.loads(str(f["__meta__"]))
+
+
+def policy_version(env: str, level: str) -> int:
+    """The shipped policy's version: 1 for the first export, +1 whenever its parameters change.
+
+    Replicas record the versions they were built from (``ofql_jax.data.replica``), so a
+    replica of an older policy is detected instead of silently reused.
+    """
+    return int(policy_meta(env, level).get("version", 1))
+
+
+def params_digest(params: dict) -> str:
+    """SHA-256 of an actor's parameters (names, shapes, dtypes and values), for versioning."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    for path, leaf in sorted(leaves, key=lambda kv: jax.tree_util.keystr(kv[0])):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{jax.tree_util.keystr(path)}:{array.dtype}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def shipped() -> list[dict[str, Any]]:
     """Metadata of every shipped policy (for tables and tests)."""
     from ofql_jax.behavior.train_sac import load_actor

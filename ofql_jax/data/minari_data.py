@@ -611,6 +611,10 @@ def load_minari(
         _parse_id(dataset_id)  # refuse a malformed id before any slow work
     for dataset_id in ids:
         ensure_local(dataset_id, download=download)
+    from ofql_jax.data.replica import check_replica_current
+
+    for dataset_id in ids:
+        check_replica_current(dataset_id)  # a replica of an older behaviour policy is refused
 
     datasets = [_load(dataset_id) for dataset_id in ids]
     first = datasets[0]

@@ -35,7 +35,7 @@ import jax
 import numpy as np
 
 from ofql_jax.behavior.rollout import Episode, random_policy, run_episodes
-from ofql_jax.behavior.zoo import ENV_IDS, load_policy
+from ofql_jax.behavior.zoo import ENV_IDS, load_policy, policy_version
 from ofql_jax.errors import OFQLError
 from ofql_jax.paths import AUTO, cache_path
 from ofql_jax.tasks import D4RL_REF_SCORES
@@ -43,6 +43,15 @@ from ofql_jax.tasks import D4RL_REF_SCORES
 NAMESPACE = "ofql"
 LEVELS = ("random", "medium", "expert", "medium-expert", "medium-replay")
 _LEVEL_SEED = {"random": 0, "medium": 1, "expert": 2}  # disjoint reset seeds per level
+# The shipped behaviour policies each level's data comes from (medium-replay: the medium
+# policy's SAC run, cut at its step).
+BEHAVIOR_LEVELS = {
+    "random": (),
+    "medium": ("medium",),
+    "expert": ("expert",),
+    "medium-expert": ("medium", "expert"),
+    "medium-replay": ("medium",),
+}
 DEFAULT_BEHAVIOR_DIR = "auto"  # <cache root>/behavior (ofql_jax.paths)
 
 
@@ -309,6 +318,8 @@ def build_replica(
             d4rl_ref_scores=[float(random_ref), float(expert_ref)],
             build_seconds=time.perf_counter() - t0,
             versions=dict(gymnasium=gym.__version__, minari=minari.__version__),
+            # What stale_replicas compares with the shipped policies (zoo.policy_version).
+            behavior_versions={lv: policy_version(env, lv) for lv in BEHAVIOR_LEVELS[level]},
             **info,
         )
         # Written last: a replica without it is incomplete (see ensure_replica).
@@ -340,6 +351,52 @@ def replica_metadata(dataset_id: str) -> dict[str, Any]:
         return {}
 
 
+def stale_replicas(env: str, level: str) -> list[str]:
+    """Why the local replica of (env, level), or a part it is made of, is out of date.
+
+    A replica records the version of each shipped behaviour policy it was built from
+    (``behavior_versions``; replicas from before that field were built from version 1).
+    One line per local replica whose versions differ from the policies shipped now.
+    """
+    from ofql_jax.data.minari_data import is_local
+
+    levels = [level] + (["medium", "expert"] if level == "medium-expert" else [])
+    reasons = []
+    for lv in levels:
+        dataset_id = replica_id(env, lv)
+        meta = replica_metadata(dataset_id) if is_local(dataset_id) else {}
+        if not meta:
+            continue
+        built = meta.get("behavior_versions") or {p: 1 for p in BEHAVIOR_LEVELS[lv]}
+        for policy in BEHAVIOR_LEVELS[lv]:
+            if int(built.get(policy, 1)) != policy_version(env, policy):
+                reasons.append(
+                    f"{dataset_id} (built from version {built.get(policy, 1)} of the {env} "
+                    f"{policy} policy, version {policy_version(env, policy)} is shipped)"
+                )
+    return reasons
+
+
+def check_replica_current(dataset_id: str) -> None:
+    """OFQLError naming the fix when a local ``ofql/`` replica is older than its policies."""
+    parts = dataset_id.split("/")
+    if len(parts) != 3 or parts[0] != NAMESPACE or not parts[2].endswith("-v0"):
+        return
+    env, level = parts[1], parts[2][: -len("-v0")]
+    if env not in ENV_IDS or level not in BEHAVIOR_LEVELS:
+        return
+    stale = stale_replicas(env, level)
+    if stale:
+        ids = " ".join(reason.split(" ", 1)[0] for reason in stale)
+        what, verb, them = (
+            ("replica", "predates", "it") if len(stale) == 1 else ("replicas", "predate", "them")
+        )
+        raise OFQLError(
+            f"The local {what} {'; '.join(stale)} {verb} this ofql_jax's behaviour "
+            f"policies: delete {them} with `minari delete {ids}` and run again to rebuild {them}."
+        )
+
+
 def ensure_replica(
     env: str,
     level: str,
@@ -351,8 +408,9 @@ def ensure_replica(
 ) -> str:
     """The id of the local replica, built first if it does not exist yet.
 
-    An existing replica built with other settings (size or seed) is never overwritten:
-    that is an OFQLError naming the fix.
+    An existing replica built with other settings (size or seed), or from an older shipped
+    behaviour policy (``stale_replicas``), is never reused or overwritten: that is an
+    OFQLError naming the fix.
     """
     from ofql_jax.data.minari_data import is_local
 
@@ -366,6 +424,7 @@ def ensure_replica(
         print(f"Building replica {dataset_id} ({num_steps} steps per level).", file=sys.stderr)
         build_replica(env, level, num_steps, seed, num_envs, behavior_dir, progress)
         return dataset_id
+    check_replica_current(dataset_id)
     meta = replica_metadata(dataset_id)
     wanted = dict(requested_steps=num_steps, seed=seed)
     if level == "medium-replay":
