@@ -225,7 +225,7 @@ class Experiment:
         )
         self.diagnostics = make_diagnostics(self.agent) if self.agent.diagnose is not None else None
         self.last_diagnostics: dict[str, np.ndarray] = {}
-        self.timed_steps, self.timed_seconds = 0, 0.0
+        self.chunk_rates: list[float] = []  # updates/s of each chunk this process trained
         self.last_rate, self.last_loss = float("nan"), float("nan")
 
     def train_chunk(self) -> None:
@@ -238,9 +238,8 @@ class Experiment:
         elapsed = time.perf_counter() - start - (self.trainer.compile_seconds - compiled_before)
         self._check_divergence(metrics.pop("finite"), self.step + num_updates)
         self.states, self.step = states, self.step + num_updates
-        self.timed_steps += num_updates
-        self.timed_seconds += elapsed
         rate = num_updates / max(elapsed, 1e-9)
+        self.chunk_rates.append(rate)
         perf = {
             "perf/updates_per_second": rate,
             "perf/seed_updates_per_second": rate * len(self.members),
@@ -399,7 +398,8 @@ class Experiment:
     def results(self) -> dict[str, Any]:
         c = self.config
         final = self.evaluations[-1] if self.evaluations else {}
-        rate = self.timed_steps / self.timed_seconds if self.timed_steps else None
+        # The median chunk: a paused or preempted chunk counts once, not for its whole pause.
+        rate = float(np.median(self.chunk_rates)) if self.chunk_rates else None
         results: dict[str, Any] = {
             "algorithm": c.algorithm,
             "task": c.task,

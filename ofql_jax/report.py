@@ -490,9 +490,14 @@ def _section_header(suite: Suite) -> list[str]:
     if backends:
         lines.append(f"- Backend x devices: {', '.join(backends)}")
     lines.append(f"- Versions: {_versions(done)}")
-    commands = status.get("commands") or []
-    lines += ["", "Commands:", ""]
-    lines += ["```bash", *map(str, commands), "```"] if commands else ["(none recorded)"]
+    # Every start of the suite is recorded; a resumed run repeats its command, so each
+    # distinct command is listed once, with how many times it was started.
+    counts: dict[str, int] = {}
+    for command in map(str, status.get("commands") or []):
+        counts[command] = counts.get(command, 0) + 1
+    lines += ["", "Commands (each distinct one once; a resume repeats the same command):", ""]
+    shown = [f"{cmd}  # started {n} times" if n > 1 else cmd for cmd, n in counts.items()]
+    lines += ["```bash", *shown, "```"] if shown else ["(none recorded)"]
     return lines + [""]
 
 
@@ -990,6 +995,22 @@ def _bench_rows(costs: list[tuple[str, dict[str, Any]]]) -> tuple[list[list], li
     return rows, ratios
 
 
+def median_chunk_rate(workdir: Path) -> float | None:
+    """A program's median updates/s over its training chunks, from its TensorBoard.
+
+    Every chunk logs ``perf/updates_per_second`` to the mean runs; the median over chunks,
+    across resumes, is robust to chunks that were paused (SIGSTOP) or shared the machine,
+    which inflate a total-time average. None without a TensorBoard record.
+    """
+    from ofql_jax.reporting import read_scalars
+
+    for run in sorted((workdir / "tb").glob("**/mean")):
+        values = [v for _, v in read_scalars(run).get("perf/updates_per_second", [])]
+        if values:
+            return float(np.median(values))
+    return None
+
+
 def _cell_rows(suite: Suite) -> tuple[list[list], list[CostRow]]:
     """The main cells' training rates per label: seed-updates/s, median over the label's cells."""
     rates: dict[str, list[float]] = {}
@@ -1002,7 +1023,8 @@ def _cell_rows(suite: Suite) -> tuple[list[list], list[CostRow]]:
         ups, seed_ups = r.get("updates_per_second"), r.get("seed_updates_per_second")
         # members of the program (a merged sweep's cell reports its whole program's rates)
         n = round(seed_ups / ups) if ups and seed_ups else len(r.get("seeds") or []) or 1
-        rate = seed_ups or (ups or 0.0) * n
+        chunk_ups = median_chunk_rate(c.workdir)
+        rate = chunk_ups * n if chunk_ups else seed_ups or (ups or 0.0) * n
         if rate:
             rates.setdefault(c.label, []).append(float(rate))
             members.setdefault(c.label, set()).add(n)
@@ -1101,8 +1123,8 @@ def _section_cost(suite: Suite, costs: list[tuple[str, dict[str, Any]]], figures
     if cell_rows:
         lines += [
             "The cells' own training rates (main group; seed-updates/s = the program's "
-            "updates/s x its members, the median over a label's cells; cells may have run "
-            "beside other work, so these are rough):",
+            "updates/s, the median over its training chunks, x its members; the median over "
+            "a label's cells; cells may have run beside other work, so these are rough):",
             "",
         ]
         header = ["algorithm", "cells", "members per program", "seed-updates/s",

@@ -18,7 +18,8 @@ suite runner and the report read it back with ``load_results``. Its keys:
   setting: ``hparams``, ``name`` and its own summaries);
 - health: ``diverged_seeds`` (non-finite) and ``value_diverged_seeds`` (Q left the dataset's
   bounds), each ``{label: step}``, ``value_bounds``, ``data_saturation``, ``diagnostics``;
-- cost and provenance: ``updates_per_second``, ``seed_updates_per_second``,
+- cost and provenance: ``updates_per_second`` (the median over this process's training
+  chunks, so a paused chunk counts once), ``seed_updates_per_second``,
   ``compile_seconds``, ``matmul_precision`` (``config.matmul_precision``: highest =
   true float32; default = TF32 on recent NVIDIA GPUs), ``versions``, ``backend``,
   ``device_count``, ``devices``.

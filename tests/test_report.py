@@ -22,7 +22,7 @@ from ofql_jax.aggregate import (
     mean_of_task_means,
     stratified_bootstrap_ci,
 )
-from ofql_jax.report import ETA_RULE, main, write_report
+from ofql_jax.report import ETA_RULE, main, median_chunk_rate, write_report
 
 # --- fabricated results --------------------------------------------------------------------
 
@@ -154,7 +154,11 @@ def make_suite(root: Path, cells: list[dict], cost: dict | None = None) -> Path:
             {
                 "cells": status,
                 "machine": {"cpu": "Test CPU", "cores": 2, "matmul_gflops": 70.0},
-                "commands": ["python -m ofql_jax.suite experiments/suites/demo.py"],
+                "commands": [
+                    "python -m ofql_jax.suite experiments/suites/demo.py",
+                    "python -m ofql_jax.suite experiments/suites/demo.py --suite.seeds=1",
+                    "python -m ofql_jax.suite experiments/suites/demo.py",  # resumed
+                ],
             }
         )
     )
@@ -466,7 +470,12 @@ def test_header(report):
     head = text[: text.index("## Final scores")]
     assert "# Suite report: demo" in head and "A fabricated suite" in head
     assert "Not comparable with the paper" in head and "Gymnasium MuJoCo v5" in head
-    assert "Test CPU" in head and "python -m ofql_jax.suite experiments/suites/demo.py" in head
+    assert "Test CPU" in head
+    block = head[head.index("```bash") : head.index("```", head.index("```bash") + 3)]
+    assert block.splitlines()[1:] == [
+        "python -m ofql_jax.suite experiments/suites/demo.py  # started 2 times",
+        "python -m ofql_jax.suite experiments/suites/demo.py --suite.seeds=1",
+    ]
     assert "jax 0.10.2" in head
     assert "1 h 50 min summed over programs" in head  # 11 programs x 600 s
     assert "`fql-hopper-medium`" in head and "`bc-hopper-medium`" in head
@@ -623,6 +632,17 @@ def test_empty_suite_says_not_run(tmp_path):
         assert "Not run" in section(text, title), title
     assert "Killed by SIGKILL" in section(text, "Failed or unfinished cells")
     assert "no results" in section(text, "Divergence monitor")
+
+
+def test_a_cells_rate_is_its_median_chunk_so_a_paused_chunk_counts_once(tmp_path):
+    from tensorboardX import SummaryWriter
+
+    assert median_chunk_rate(tmp_path) is None  # no TensorBoard record
+    writer = SummaryWriter(str(tmp_path / "tb" / "mean"))
+    for step, rate in zip(range(1000, 6000, 1000), [100.0, 90.0, 0.5, 110.0, 105.0], strict=True):
+        writer.add_scalar("perf/updates_per_second", rate, step)  # chunk 3 was paused
+    writer.close()
+    assert median_chunk_rate(tmp_path) == pytest.approx(100.0)
 
 
 def test_cost_names_and_another_decision(tmp_path):

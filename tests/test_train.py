@@ -14,6 +14,7 @@ from conftest import DATASET
 from ofql_jax.agents.ofql import default_config, make_ofql
 from ofql_jax.checkpointing import Checkpointer
 from ofql_jax.experiment import Experiment, run
+from ofql_jax.reporting import read_scalars
 from ofql_jax.trainer import MultiSeedTrainer, init_states
 from ofql_jax.types import Transitions
 
@@ -131,6 +132,9 @@ def test_resumed_run_equals_uninterrupted_run(hopper_dataset, tmp_path):
     assert full["final_scores"] == resumed["final_scores"]
     assert meta_a["evaluations"] == meta_b["evaluations"]
     assert [e["step"] for e in resumed["evaluations"]] == [20, 40]
+    # The recorded speed is the median chunk (a paused chunk counts once).
+    perf = read_scalars(tmp_path / "full" / "tb" / "mean")["perf/updates_per_second"]
+    assert full["updates_per_second"] == pytest.approx(np.median([v for _, v in perf]), rel=1e-6)
     # Restored states must look like fresh ones to jit (uncommitted), or a resumed run
     # compiles its training chunk again instead of hitting the compilation cache.
     again = Experiment(small_config(num_steps=60), tmp_path / "resumed")
