@@ -1023,7 +1023,7 @@ def _cell_rows(suite: Suite) -> tuple[list[list], list[CostRow]]:
         ups, seed_ups = r.get("updates_per_second"), r.get("seed_updates_per_second")
         # members of the program (a merged sweep's cell reports its whole program's rates)
         n = round(seed_ups / ups) if ups and seed_ups else len(r.get("seeds") or []) or 1
-        chunk_ups = median_chunk_rate(c.workdir)
+        chunk_ups = median_chunk_rate(suite.directory / "programs" / c.program)
         rate = chunk_ups * n if chunk_ups else seed_ups or (ups or 0.0) * n
         if rate:
             rates.setdefault(c.label, []).append(float(rate))
