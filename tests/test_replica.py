@@ -158,6 +158,16 @@ def test_shipped_medium_policy_returns_lie_in_the_d4rl_medium_band(env):
     assert expert["return_mean_deterministic"] > meta["return_mean_deterministic"]
 
 
+# The envs whose shipped expert has reached D4RL's level (halfcheetah and walker2d join
+# when their experts are shipped: their current files are medium-level snapshots).
+@pytest.mark.parametrize("env", ["hopper"])
+def test_shipped_expert_policy_reaches_the_d4rl_expert_level(env):
+    meta = zoo.load_policy(env, "expert").meta
+    assert meta["eval_episodes"] == 100
+    assert meta["return_mean_deterministic"] >= zoo.EXPERT_LEVELS[env]
+    assert meta["version"] >= 2 and len(meta["params_sha256"]) == 64
+
+
 def test_replica_cli_writes_a_dataset_and_refuses_to_overwrite_it(minari_dir):
     import subprocess
     import sys

@@ -34,6 +34,10 @@ MEDIUM_BANDS = {
     "walker2d": (2500.0, 3500.0),
 }
 
+# D4RL's expert level on v5: the least deterministic 100-episode mean return an expert
+# policy must reach (D4RL's experts returned 3,234, 12,135 and 4,592).
+EXPERT_LEVELS = {"hopper": 3000.0, "halfcheetah": 10000.0, "walker2d": 4000.0}
+
 POLICY_LEVELS = ("medium", "expert")
 
 
