@@ -84,13 +84,10 @@ def load_policy(env: str, level: str) -> BehaviorPolicy:
 
 def policy_meta(env: str, level: str) -> dict[str, Any]:
     """The shipped policy's metadata alone (no parameters loaded); {} if it is not shipped."""
-    import json
+    from ofql_jax.behavior.train_sac import load_actor_meta
 
     path = policy_path(env, level)
-    if not path.exists():
-        return {}
-    with np.load(path) as f:
-        return json.loads(str(f["__meta__"]))
+    return load_actor_meta(path) if path.exists() else {}
 
 
 def policy_version(env: str, level: str) -> int:
@@ -117,9 +114,9 @@ def params_digest(params: dict) -> str:
 
 def shipped() -> list[dict[str, Any]]:
     """Metadata of every shipped policy (for tables and tests)."""
-    from ofql_jax.behavior.train_sac import load_actor
+    from ofql_jax.behavior.train_sac import load_actor_meta
 
-    return [load_actor(p)[1] for p in sorted(POLICY_DIR.glob("*.npz"))]
+    return [load_actor_meta(p) for p in sorted(POLICY_DIR.glob("*.npz"))]
 
 
 def sac_config_of(meta: dict[str, Any]) -> ml_collections.ConfigDict:

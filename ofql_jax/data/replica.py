@@ -52,6 +52,7 @@ BEHAVIOR_LEVELS = {
     "medium-expert": ("medium", "expert"),
     "medium-replay": ("medium",),
 }
+MEDIUM_EXPERT_PARTS = ("medium", "expert")  # D4RL's medium-expert: these replicas, in order
 DEFAULT_BEHAVIOR_DIR = "auto"  # <cache root>/behavior (ofql_jax.paths)
 
 
@@ -275,7 +276,7 @@ def build_replica(
         episodes, info = rollout_episodes(env, level, num_steps, seed, num_envs, progress)
     elif level == "medium-expert":
         episodes, info = [], dict(parts=[])
-        for part in ("medium", "expert"):
+        for part in MEDIUM_EXPERT_PARTS:
             part_id = ensure_replica(env, part, num_steps, seed, num_envs, behavior_dir, progress)
             episodes += _episodes_from_dataset(part_id)
             info["parts"].append(part_id)
@@ -360,19 +361,21 @@ def stale_replicas(env: str, level: str) -> list[str]:
     """
     from ofql_jax.data.minari_data import is_local
 
-    levels = [level] + (["medium", "expert"] if level == "medium-expert" else [])
+    levels = (level, *MEDIUM_EXPERT_PARTS) if level == "medium-expert" else (level,)
+    shipped = {policy: policy_version(env, policy) for policy in BEHAVIOR_LEVELS[level]}
     reasons = []
     for lv in levels:
         dataset_id = replica_id(env, lv)
         meta = replica_metadata(dataset_id) if is_local(dataset_id) else {}
         if not meta:
             continue
-        built = meta.get("behavior_versions") or {p: 1 for p in BEHAVIOR_LEVELS[lv]}
+        built = meta.get("behavior_versions") or {}
         for policy in BEHAVIOR_LEVELS[lv]:
-            if int(built.get(policy, 1)) != policy_version(env, policy):
+            version = int(built.get(policy, 1))
+            if version != shipped[policy]:
                 reasons.append(
-                    f"{dataset_id} (built from version {built.get(policy, 1)} of the {env} "
-                    f"{policy} policy, version {policy_version(env, policy)} is shipped)"
+                    f"{dataset_id} (built from version {version} of the {env} {policy} "
+                    f"policy, version {shipped[policy]} is shipped)"
                 )
     return reasons
 
