@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
-# Issue 10's eta grid on one GPU machine without network (minutes instead of a CPU day):
-# builds the hopper, halfcheetah and walker2d medium replicas (1M steps each, as on the
-# CPU) on the CPU cores, then runs experiments/suites/eta_grid.py, one suite process per
-# task side by side on the GPU, and packs results, reports, TensorBoard logs and console
-# logs into $OUT/eta_grid.tgz. Stops itself (SIGTERM: a checkpoint, then exit) LIMIT_S
-# seconds after it began, so whatever finished is packed.
+# Issue 10's eta grid on one GPU machine without network. Builds the medium replicas of
+# TASKS (1M steps each, as on the CPU) in parallel on the CPU cores, runs
+# experiments/suites/eta_grid.py for one task at a time, each as soon as its replica is
+# ready, and packs results, reports, TensorBoard logs and console logs into
+# $OUT/eta_grid.tgz. Stops itself (SIGTERM: a checkpoint, then exit) LIMIT_S seconds after
+# it began, so whatever finished is packed; WORK (replicas, checkpoints) survives between
+# calls on a warm machine, so a second call with the same WORK resumes.
 #
-#   OUT=out bash experiments/device/eta_grid.sh            # WHEELS=.whl, LIMIT_S=540
-#   OUT=out TASKS=walker2d-medium bash experiments/device/eta_grid.sh
+# One suite at a time because side by side they starve each other (2026-11-26, one H100,
+# three tasks at once: 3.5 min to the first 1,000 steps, XLA's GPU autotuning of three
+# compiles sharing the card, then about 270 program updates/s each; one task alone on an
+# H200: 97 s to the first 1,000 steps, of which 50 s compiling the training chunk and 34 s
+# the diagnostics). A replica takes 95-205 s on that machine's CPU (halfcheetah, hopper,
+# walker2d); one task alone trained at about 850 program updates/s on the H100. Budget one task per 10-minute call, and ONLY=ofql (no flow BC cell) for a
+# second task in what is left of a 15-minute session.
+#
+#   OUT=out TASKS=hopper-medium bash experiments/device/eta_grid.sh     # LIMIT_S=540
+#   OUT=out TASKS=walker2d-medium ONLY=ofql LIMIT_S=200 bash experiments/device/eta_grid.sh
 #   OUT=out DRY=1 bash experiments/device/eta_grid.sh      # tiny, on a CPU: checks the path
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 T0=$(date +%s)
 OUT="${OUT:-runs/eta_grid_device}"
 LIMIT_S="${LIMIT_S:-540}"
-TASKS="${TASKS:-hopper-medium halfcheetah-medium walker2d-medium}"
-mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
-SCRATCH="$(mktemp -d)"
-export PYTHONUNBUFFERED=1 MINARI_DATASETS_PATH="$SCRATCH/minari"
+TASKS="${TASKS:-hopper-medium walker2d-medium halfcheetah-medium}"
+WORK="${WORK:-/tmp/ofql_eta_grid}"
+mkdir -p "$OUT" "$WORK" && OUT="$(cd "$OUT" && pwd)"
+export PYTHONUNBUFFERED=1 MINARI_DATASETS_PATH="$WORK/minari"
 # shellcheck source=benchmarks/wheels.sh
 source benchmarks/wheels.sh
-install_wheels "${WHEELS:-.whl}" "$SCRATCH/site" || exit 2
+install_wheels "${WHEELS:-.whl}" "$WORK/site" || exit 2
 
 STEPS=1000000 EXTRA=()
 if [[ -n "${DRY:-}" ]]; then
@@ -29,30 +38,32 @@ if [[ -n "${DRY:-}" ]]; then
          --suite.defaults.eval_episodes=2 --suite.defaults.checkpoint_every=100
          --suite.defaults.replica_steps=$STEPS --suite.defaults.steps_per_call=100)
 fi
-for task in $TASKS; do  # 1. replicas, in parallel on the CPU cores
-  JAX_PLATFORMS=cpu python3 -m ofql_jax.data.replica --env="${task%%-*}" --level=medium \
-    --num_steps=$STEPS > "$SCRATCH/replica_$task.log" 2>&1 &
+declare -A replica_pid
+for task in $TASKS; do  # 1. replicas, in parallel on the CPU cores (skipped when built)
+  if [[ -f "$WORK/replica_$task.done" ]]; then continue; fi
+  ( JAX_PLATFORMS=cpu python3 -m ofql_jax.data.replica --env="${task%%-*}" --level=medium \
+      --num_steps=$STEPS > "$WORK/replica_$task.log" 2>&1 && touch "$WORK/replica_$task.done" ) &
+  replica_pid[$task]=$!
 done
-wait
-echo "replicas built: $(( $(date +%s) - T0 )) s"
 
-# 2. one suite per task, side by side; each may take a quarter of the GPU's memory
-LEFT=$(( LIMIT_S - ($(date +%s) - T0) ))
-pids=()
-for task in $TASKS; do
-  XLA_PYTHON_CLIENT_MEM_FRACTION=0.25 timeout -s TERM -k 60 $LEFT python3 -m ofql_jax.suite \
-    --suite=experiments/suites/eta_grid.py:$task --workdir="$SCRATCH/eta_grid/$task" \
-    --suite.defaults.replica_steps=$STEPS --suite.defaults.compilation_cache_dir= "${EXTRA[@]}" \
-    > "$SCRATCH/suite_$task.log" 2>&1 &
-  pids+=($!)
-done
 rc=0
-for p in "${pids[@]}"; do wait "$p" || rc=$?; done
-echo "suites ended (last non-zero status $rc): $(( $(date +%s) - T0 )) s"
+for task in $TASKS; do  # 2. one suite at a time, each once its replica is there
+  [[ -n "${replica_pid[$task]:-}" ]] && wait "${replica_pid[$task]}"
+  echo "replica $task: $(( $(date +%s) - T0 )) s"
+  LEFT=$(( LIMIT_S - ($(date +%s) - T0) ))
+  if (( LEFT < 30 )); then echo "no time left for $task"; rc=124; break; fi
+  SELECT=""  # ONLY=ofql: the task's OFQL sweep (its main cell and the grid), no flow BC
+  [[ "${ONLY:-}" == ofql ]] && SELECT="ofql-$task,eta_grid"
+  timeout -s TERM -k 30 $LEFT python3 -m ofql_jax.suite \
+    --suite=experiments/suites/eta_grid.py:$task --suite.select="$SELECT" --workdir="$WORK/eta_grid/$task" \
+    --suite.defaults.replica_steps=$STEPS --suite.defaults.compilation_cache_dir= "${EXTRA[@]}" \
+    >> "$WORK/suite_$task.log" 2>&1 || rc=$?
+  echo "suite $task ended (status $rc): $(( $(date +%s) - T0 )) s"
+done
 
 # 3. pack everything but checkpoints
-(cd "$SCRATCH" && tar czf "$OUT/eta_grid.tgz" --exclude=checkpoints eta_grid ./*.log)
-grep -h "final score\|step .*: score" "$SCRATCH"/suite_*.log | tail -n 40
-rm -rf "$SCRATCH"
+(cd "$WORK" && tar czf "$OUT/eta_grid.tgz" --exclude=checkpoints --exclude=minari --exclude=site \
+  eta_grid ./*.log)
+grep -h "final score\|step .*: score" "$WORK"/suite_*.log | tail -n 40
 echo "wrote $OUT/eta_grid.tgz in $(( $(date +%s) - T0 )) s"
 exit $rc

@@ -3,15 +3,20 @@
     python -m ofql_jax.suite --suite=experiments/suites/eta_grid.py --workdir=runs/eta_grid
     python -m ofql_jax.suite --suite=experiments/suites/eta_grid.py:walker2d-medium \
         --workdir=runs/eta_grid/walker2d-medium        # one task
+    python -m ofql_jax.suite --suite=experiments/suites/eta_grid.py:walker2d-medium \
+        --workdir=runs/eta_grid/walker2d-medium --suite.select=ofql-walker2d-medium,eta_grid
+                                                       # its OFQL sweep alone, no flow BC
 
 Per task: OFQL with eta in {0.001, 0.01, 0.1, 0.3, 0.5} (the paper's grid, Sec. 5) as one
 vmapped program of 5 x 2 members, and flow BC (eta = 0, the BC term alone) on the same
 seeds; 100k steps, about three times the step where the paper's sampler diverged on the
 hopper replica (docs/algorithm.md, section 9), evaluated at 50k and 100k with 30 episodes
 per seed. The report lists every grid point and picks eta by final score. On this
-project's 2-core CPU it is about 19 hours of training; on one H200 a few minutes per task
-(docs/results/2026-11-26-gpu: 10 OFQL members train about 1,400 steps/s), see
-experiments/device/eta_grid.sh. Replica scores are not comparable with D4RL v2 numbers.
+project's 2-core CPU it is about 19 hours of training; on one GPU an estimated 6 minutes
+per task plus 1.5-3.5 for its replica (2026-11-26: compiling took 97 s alone on an H200,
+training about 850 program updates/s on an H100 with the card to itself, an evaluation
+about 30 s), see experiments/device/eta_grid.sh, which runs one task at a time. Replica
+scores are not comparable with D4RL v2 numbers.
 """
 
 from ofql_jax.suite import ETA_GRID, cell, grid_cells, new_suite
