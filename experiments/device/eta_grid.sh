@@ -12,11 +12,14 @@
 # compiles sharing the card, then about 270 program updates/s each; one task alone on an
 # H200: 97 s to the first 1,000 steps, of which 50 s compiling the training chunk and 34 s
 # the diagnostics). A replica takes 95-205 s on that machine's CPU (halfcheetah, hopper,
-# walker2d); one task alone trained at about 850 program updates/s on the H100. Budget one task per 10-minute call, and ONLY=ofql (no flow BC cell) for a
-# second task in what is left of a 15-minute session.
+# walker2d); one task alone trained at about 850 program updates/s on the H100. So one
+# 10-minute call finishes about one task (replica, OFQL sweep, flow BC). In a 15-minute
+# session, call again at once with the same WORK (the machine stays warm for 30 s): the
+# replicas are kept and the interrupted task resumes from its last checkpoint (every 10k).
 #
-#   OUT=out TASKS=hopper-medium bash experiments/device/eta_grid.sh     # LIMIT_S=540
-#   OUT=out TASKS=walker2d-medium ONLY=ofql LIMIT_S=200 bash experiments/device/eta_grid.sh
+#   OUT=out bash experiments/device/eta_grid.sh          # all three tasks in turn, LIMIT_S=540
+#   OUT=out LIMIT_S=240 bash experiments/device/eta_grid.sh   # the second call: resumes
+#   OUT=out TASKS=walker2d-medium ONLY=ofql bash experiments/device/eta_grid.sh  # no flow BC
 #   OUT=out DRY=1 bash experiments/device/eta_grid.sh      # tiny, on a CPU: checks the path
 set -uo pipefail
 cd "$(dirname "$0")/../.."
