@@ -350,11 +350,11 @@ def test_cli_corrupt_checkpoint_is_reported_and_left_alone(hopper_dataset, tmp_p
 
 KILL_ARGS = [
     "--config.num_seeds=2",
-    "--config.num_steps=3000",
+    "--config.num_steps=1500",
     "--config.batch_size=256",
     "--config.steps_per_call=250",
     "--config.checkpoint_every=500",
-    "--config.eval_every=1500",
+    "--config.eval_every=750",
     "--config.eval_episodes=2",
     "--config.eval_candidates=4",
 ]
@@ -402,7 +402,7 @@ def test_sigkill_at_any_moment_then_rerun_is_bit_identical(kill_setup, moment):
         if (workdir / "checkpoints").exists()
         else None
     )
-    assert latest is None or latest < 3000
+    assert latest is None or latest < 1500
     done = cli(workdir, *KILL_ARGS, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     like = init_states(make_ofql(tiny_agent_config(), 11, 3), [0, 1])
