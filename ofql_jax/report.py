@@ -441,7 +441,7 @@ def _section_header(suite: Suite) -> list[str]:
         f"- Cells: {len(suite.cells)} ("
         + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
         + f"); {len(done)} with results",
-        f"- Written: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"- Written: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
     ]
     missing = [c for c in suite.cells if c.results is None or c.state == "failed"]
     if missing:
