@@ -21,7 +21,7 @@ run() {  # $1 label, rest env
     > $OUT/$label.log 2>&1
   echo "$label done rc=$?: $(( $(date +%s) - T0 )) s"
   tr '\r' '\n' < $OUT/$label.log | grep -o "[0-9]*/8000 \[[0-9:]*" | uniq | tr '\n' ' '; echo
-  grep -o "Finished XLA compilation of [^ ]* in [0-9.]* s\|Finished tracing [^ ]* in [0-9.]*\|compil[^ ]* [^ ]* took [0-9.]*" $OUT/$label.log | awk '{print}' | sort | uniq -c | sort -rn | head -12
+  grep -o "Finished XLA compilation of [^ ]* in [0-9.]*" $OUT/$label.log | sort -k7 -rn | head -12
 }
 run alone
 run noautotune XLA_FLAGS=--xla_gpu_autotune_level=0

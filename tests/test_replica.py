@@ -162,7 +162,7 @@ def test_shipped_medium_policy_returns_lie_in_the_d4rl_medium_band(env):
 # when their experts are shipped: their current files are medium-level snapshots).
 @pytest.mark.parametrize("env", ["hopper"])
 def test_shipped_expert_policy_reaches_the_d4rl_expert_level(env):
-    meta = zoo.load_policy(env, "expert").meta
+    meta = zoo.policy_meta(env, "expert")
     assert meta["eval_episodes"] == 100
     assert meta["return_mean_deterministic"] >= zoo.EXPERT_LEVELS[env]
     assert meta["version"] >= 2 and len(meta["params_sha256"]) == 64

@@ -60,8 +60,9 @@ for task in $TASKS; do  # 2. one suite at a time, each once its replica is there
   timeout -s TERM -k 30 $LEFT python3 -m ofql_jax.suite \
     --suite=experiments/suites/eta_grid.py:$task --suite.select="$SELECT" --workdir="$WORK/eta_grid/$task" \
     --suite.defaults.replica_steps=$STEPS --suite.defaults.compilation_cache_dir= "${EXTRA[@]}" \
-    >> "$WORK/suite_$task.log" 2>&1 || rc=$?
-  echo "suite $task ended (status $rc): $(( $(date +%s) - T0 )) s"
+    >> "$WORK/suite_$task.log" 2>&1
+  status=$?; (( status )) && rc=$status
+  echo "suite $task ended (status $status): $(( $(date +%s) - T0 )) s"
 done
 
 # 3. pack everything but checkpoints

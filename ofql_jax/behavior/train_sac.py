@@ -52,17 +52,21 @@ def save_actor(path: Path, actor_params: Any, meta: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _meta_of(f: Any) -> dict[str, Any]:
+    return json.loads(str(f["__meta__"]))
+
+
 def load_actor_meta(path: str | Path) -> dict[str, Any]:
     """The metadata ``save_actor`` wrote, without loading the parameters."""
     with np.load(path) as f:
-        return json.loads(str(f["__meta__"]))
+        return _meta_of(f)
 
 
 def load_actor(path: str | Path) -> tuple[dict, dict[str, Any]]:
     """Inverse of ``save_actor``: (flax params dict, metadata)."""
     params: dict = {}
-    meta = load_actor_meta(path)
     with np.load(path) as f:
+        meta = _meta_of(f)
         for name in f.files:
             if name == "__meta__":
                 continue

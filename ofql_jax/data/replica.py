@@ -43,16 +43,16 @@ from ofql_jax.tasks import D4RL_REF_SCORES
 NAMESPACE = "ofql"
 LEVELS = ("random", "medium", "expert", "medium-expert", "medium-replay")
 _LEVEL_SEED = {"random": 0, "medium": 1, "expert": 2}  # disjoint reset seeds per level
+MEDIUM_EXPERT_PARTS = ("medium", "expert")  # D4RL's medium-expert: these replicas, in order
 # The shipped behaviour policies each level's data comes from (medium-replay: the medium
 # policy's SAC run, cut at its step).
 BEHAVIOR_LEVELS = {
     "random": (),
     "medium": ("medium",),
     "expert": ("expert",),
-    "medium-expert": ("medium", "expert"),
+    "medium-expert": MEDIUM_EXPERT_PARTS,
     "medium-replay": ("medium",),
 }
-MEDIUM_EXPERT_PARTS = ("medium", "expert")  # D4RL's medium-expert: these replicas, in order
 DEFAULT_BEHAVIOR_DIR = "auto"  # <cache root>/behavior (ofql_jax.paths)
 
 
