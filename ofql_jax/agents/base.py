@@ -47,6 +47,37 @@ class AgentState(flax.struct.PyTreeNode):
     hparams: dict[str, jax.Array]  # continuous hyperparameters as leaves (vmappable sweeps)
     extra: dict[str, Any] = flax.struct.field(default_factory=dict)
 
+    @classmethod
+    def initial(
+        cls,
+        key: jax.Array,
+        policy_params: Params,
+        policy_tx: optax.GradientTransformation,
+        hparams: dict[str, jax.Array],
+        critic_params: Params | None = None,
+        critic_tx: optax.GradientTransformation | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> AgentState:
+        """Step 0 from freshly initialised networks: targets equal to their networks, new
+        optimiser states, ``key`` kept as the state's random stream. Without a critic
+        (``critic_params=None``) its fields are ``{}``.
+
+        Example: ``AgentState.initial(k_rng, params, tx, hparams_from(config, SWEEPABLE))``.
+        """
+        has_critic = critic_params is not None
+        return cls(
+            step=jnp.zeros((), jnp.int32),
+            rng=jax.random.key_data(key),
+            policy_params=policy_params,
+            target_policy_params=policy_params,
+            critic_params=critic_params if has_critic else {},
+            target_critic_params=critic_params if has_critic else {},
+            policy_opt_state=policy_tx.init(policy_params),
+            critic_opt_state=critic_tx.init(critic_params) if has_critic else {},
+            hparams=hparams,
+            extra=extra or {},
+        )
+
 
 class Agent(NamedTuple):
     """The pure functions of one algorithm, closed over its static configuration.

@@ -63,17 +63,7 @@ def make_bc(
     def init(key: jax.Array) -> AgentState:
         k_policy, k_rng = jax.random.split(key)
         params = policy.init(k_policy, jnp.zeros((1, obs_dim)))
-        return AgentState(
-            step=jnp.zeros((), jnp.int32),
-            rng=jax.random.key_data(k_rng),
-            policy_params=params,
-            target_policy_params=params,
-            critic_params={},
-            target_critic_params={},
-            policy_opt_state=tx.init(params),
-            critic_opt_state={},
-            hparams=hparams_from(c, SWEEPABLE),
-        )
+        return AgentState.initial(k_rng, params, tx, hparams_from(c, SWEEPABLE))
 
     def update(state: AgentState, batch: Transitions) -> tuple[AgentState, dict[str, jax.Array]]:
         def loss_fn(params):
@@ -126,9 +116,7 @@ def task_defaults(task, protocol: str) -> dict:
 
 SPEC = AgentSpec(
     name="bc",
-    make=lambda config, obs_dim, act_dim, num_steps=1_000_000: make_bc(
-        config, obs_dim, act_dim, num_steps
-    ),
+    make=make_bc,
     default_config=default_config,
     sweepable=SWEEPABLE,
     check=check_common,

@@ -187,16 +187,13 @@ def make_fql(
         flow_params = flow.init(k_flow, a, t, obs)
         policy_params = actor.init(k_actor, a, obs)
         critic_params = critics.init(k_critic, obs, a)
-        return AgentState(
-            step=jnp.zeros((), jnp.int32),
-            rng=jax.random.key_data(k_rng),
-            policy_params=policy_params,
-            target_policy_params=policy_params,
+        return AgentState.initial(
+            k_rng,
+            policy_params,
+            tx,
+            hparams_from(c, SWEEPABLE),
             critic_params=critic_params,
-            target_critic_params=critic_params,
-            policy_opt_state=tx.init(policy_params),
-            critic_opt_state=tx.init(critic_params),
-            hparams=hparams_from(c, SWEEPABLE),
+            critic_tx=tx,
             extra={"flow_params": flow_params, "flow_opt_state": tx.init(flow_params)},
         )
 
@@ -405,9 +402,7 @@ def task_defaults(task, protocol: str) -> dict:
 
 SPEC = AgentSpec(
     name="fql",
-    make=lambda config, obs_dim, act_dim, num_steps=1_000_000: make_fql(
-        config, obs_dim, act_dim, num_steps
-    ),
+    make=make_fql,
     default_config=default_config,
     sweepable=SWEEPABLE,
     check=check,

@@ -132,16 +132,13 @@ def make_ofql(
         obs, act, time = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)), jnp.zeros((1,))
         policy_params = policy.init(k_policy, act, time, time, obs)
         critic_params = critics.init(k_critic, obs, act)
-        return AgentState(
-            step=jnp.zeros((), jnp.int32),
-            rng=jax.random.key_data(k_rng),
-            policy_params=policy_params,
-            target_policy_params=policy_params,
+        return AgentState.initial(
+            k_rng,
+            policy_params,
+            policy_tx,
+            hparams_from(c, SWEEPABLE),
             critic_params=critic_params,
-            target_critic_params=critic_params,
-            policy_opt_state=policy_tx.init(policy_params),
-            critic_opt_state=critic_tx.init(critic_params),
-            hparams=hparams_from(c, SWEEPABLE),
+            critic_tx=critic_tx,
         )
 
     def update(state: AgentState, batch: Transitions) -> tuple[AgentState, dict[str, jax.Array]]:
@@ -303,9 +300,7 @@ def task_defaults(task, protocol: str) -> dict:
 
 SPEC = AgentSpec(
     name="ofql",
-    make=lambda config, obs_dim, act_dim, num_steps=1_000_000: make_ofql(
-        config, obs_dim, act_dim, num_steps
-    ),
+    make=make_ofql,
     default_config=default_config,
     sweepable=SWEEPABLE,
     check=check,
