@@ -83,6 +83,8 @@ class ToyConfig:
     ddpm_T: int = 10  # DDPM training chain length (VP schedule of DQL); steps <= T respace it
     flow_ratio: float = 0.5  # u's P(r = t) (OFQL's value)
     endpoint_ratio: float = 0.0  # u's share of (r, t) = (0, 1) pairs; 0 = the paper's sampler
+    # u's MeanFlow adaptive loss weight power p (agent.loss_weight_power); 0 = off, as OFQL.
+    weight_power: float = 0.0
     eval_samples: int = 2000  # generated and held-out points per distance
     projections: int = 128  # directions of the sliced Wasserstein distance
     seed: int = 0  # base seed of data, initialisation and sampling
@@ -237,8 +239,9 @@ def make_models(config: ToyConfig) -> tuple[ToyModel, ...]:
 
     def u_loss(params, x, key):
         return meanflow.flow_bc_loss(
-            u_fn(params), x, key, c.flow_ratio, reduction="sum", endpoint_ratio=c.endpoint_ratio
-        )[0]
+            u_fn(params), x, key, c.flow_ratio, reduction="sum",
+            endpoint_ratio=c.endpoint_ratio, weight_power=c.weight_power,
+        )[0]  # fmt: skip
 
     def u_sample(params, key, n, steps):
         del steps  # one step by construction
@@ -372,6 +375,8 @@ def check_config(c: ToyConfig) -> None:
         raise OFQLError(
             "--lr and --scale must be > 0, --flow_ratio and --endpoint_ratio in [0, 1]."
         )
+    if c.weight_power < 0:
+        raise OFQLError(f"--weight_power = {c.weight_power} must be >= 0 (0: no adaptive weight).")
 
 
 def member_keys(config: ToyConfig, model_index: int) -> jax.Array:
@@ -481,7 +486,8 @@ def markdown_table(results: dict) -> str:
         "",
         f"{c.seeds} seeds; {c.epochs} epochs x {c.batches} batches of {c.batch_size}; MLP "
         f"{c.depth} x {c.width} Mish; Adam {c.lr:g}; data box [-{c.scale:g}, {c.scale:g}]^2; "
-        f"u: flow_ratio {c.flow_ratio:g}, endpoint_ratio {c.endpoint_ratio:g}; "
+        f"u: flow_ratio {c.flow_ratio:g}, endpoint_ratio {c.endpoint_ratio:g}, "
+        f"weight_power {c.weight_power:g}; "
         f"DDPM T = {c.ddpm_T} (VP); distances in the unit box, "
         f"{c.eval_samples} samples against {c.eval_samples} held-out points; "
         f"wall time {results['wall_time_s']:.0f} s. Mean +- std over seeds (np.std).",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
@@ -72,6 +74,19 @@ def test_user_errors_are_one_sentence_and_exit_status_2(tmp_path, capsys):
     assert err.startswith("error: unknown dataset 'swirl'") and "\n" not in err
     assert toy.main([f"--outdir={tmp_path}", *TINY, "--steps=1,5"]) == 2  # 5 > ddpm_T = 2
     assert "--ddpm_T" in capsys.readouterr().err
+    assert toy.main([f"--outdir={tmp_path}", *TINY, "--weight_power=-1"]) == 2
+    assert "--weight_power" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         toy.main(["--help"])
     assert exit_info.value.code == 0 and "--quick" in capsys.readouterr().out
+
+
+def test_weight_power_turns_on_the_adaptive_weight_of_u():
+    # With p = 1 each sample's loss is ||d||^2 / (||d||^2 + eps) < 1; unweighted it is ~||d||^2.
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(64, 2)) * 4.0, jnp.float32)
+    losses = {}
+    for power in (0.0, 1.0):
+        u = toy.make_models(toy.ToyConfig(width=8, depth=1, weight_power=power))[0]
+        params = u.init(jax.random.key(0))
+        losses[power] = float(jax.jit(u.loss)(params, x, jax.random.key(1)))
+    assert losses[0.0] > 1.0 and 0.0 < losses[1.0] < 1.0
