@@ -427,6 +427,14 @@ class SuiteRunner:
             entry.update(fields)
         self._write()
 
+    def _set_status(self, program: Program, **fields: Any) -> None:
+        """``_set`` that rewrites status.json alone (the plan has not changed)."""
+        from ofql_jax.reporting import write_json_atomic
+
+        for c in program.cells:
+            self.status["cells"].setdefault(c["name"], {}).update(fields)
+        write_json_atomic(self.workdir / "status.json", self.status)
+
     def _finished(self, program: Program) -> bool:
         from ofql_jax.results import load_results
 
@@ -491,12 +499,23 @@ class SuiteRunner:
                 tqdm.write(f"[{index}/{len(self.programs)}] {program.name}: {cells}")
                 previous = self.status["cells"].get(program.cells[0]["name"], {})
                 spent = float(previous.get("wall_seconds") or 0.0)
-                self._set(program, state="running", error=None, started=_now(), finished=None)
+                # A resumed cell (killed or stopped while running) keeps its first start.
+                resumed = previous.get("state") in ("running", "pending")
+                started = (previous.get("started") if resumed else None) or _now()
+                self._set(program, state="running", error=None, started=started, finished=None)
                 start = time.time()
                 base = sum(done[p.name] for p in self.programs if p.name != program.name)
 
-                def advance(step: int, base: int = base) -> None:
+                def advance(
+                    step: int,
+                    base: int = base,
+                    spent: float = spent,
+                    start: float = start,
+                    program: Program = program,
+                ) -> None:
                     bar.update(base + step - bar.n)
+                    # After every chunk, so a kill loses at most one chunk's wall time.
+                    self._set_status(program, wall_seconds=spent + time.time() - start)
 
                 try:
                     Experiment(config, self.workdir / "programs" / program.name).run(advance)

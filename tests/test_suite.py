@@ -165,6 +165,9 @@ def test_smoke_suite_killed_midway_resumes_and_writes_every_report_section(
     finished = workdir / "programs" / "bc-hopper-medium" / "results.json"
     stamp = finished.stat().st_mtime_ns
     assert not (workdir / "cells" / "flowbc-hopper-medium" / "results.json").exists()
+    # The killed cell's wall time so far is on disk (written after every chunk).
+    killed = json.loads((workdir / "status.json").read_text())["cells"]["flowbc-hopper-medium"]
+    assert killed["state"] == "running" and killed["wall_seconds"] > 0
 
     second = subprocess.run(_suite_command(workdir), cwd=REPO, env=env, text=True,
                             capture_output=True, timeout=600)  # fmt: skip
@@ -177,6 +180,9 @@ def test_smoke_suite_killed_midway_resumes_and_writes_every_report_section(
     assert {c: s["state"] for c, s in status["cells"].items()} == {
         "bc-hopper-medium": "done", "flowbc-hopper-medium": "done"}  # fmt: skip
     assert len(status["commands"]) == 2
+    resumed_status = status["cells"]["flowbc-hopper-medium"]  # time adds up over the two starts
+    assert resumed_status["wall_seconds"] > killed["wall_seconds"]
+    assert resumed_status["started"] == killed["started"]
     resumed = json.loads((workdir / "cells" / "flowbc-hopper-medium" / "results.json").read_text())
     assert resumed["steps"] == 400 and [e["step"] for e in resumed["evaluations"]] == [200, 400]
     report = (workdir / "report.md").read_text()
