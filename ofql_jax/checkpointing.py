@@ -7,10 +7,12 @@ save never replaces the previous checkpoint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from ofql_jax.errors import OFQLError
@@ -44,8 +46,33 @@ class Checkpointer:
         self._manager.save(step, args=args, force=True)
         self._manager.wait_until_finished()
 
-    def restore(self, step: int, like: Any) -> tuple[Any, dict[str, Any]]:
-        """Restore the checkpoint at ``step`` into the structure, shapes and dtypes of ``like``."""
+    def restore(
+        self, step: int, like: Any, hparam_defaults: Mapping[str, float] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Restore the checkpoint at ``step`` into the structure, shapes and dtypes of ``like``.
+
+        A continuous hyperparameter added to an agent after the checkpoint was written (a key
+        of ``like.hparams`` that the checkpoint lacks) takes ``like``'s value, or, where
+        ``like`` is abstract (``jax.eval_shape``), ``hparam_defaults[key]`` (the run's
+        config): such a field's default must reproduce the behaviour from before it existed.
+        """
+        missing = self._hparams_missing(step, like)
+        if missing:
+            kept = {k: v for k, v in like.hparams.items() if k not in missing}
+            state, meta = self.restore(step, like.replace(hparams=kept))
+            added = {}
+            for key in missing:
+                leaf = like.hparams[key]
+                if isinstance(leaf, jax.ShapeDtypeStruct):
+                    if hparam_defaults is None or key not in hparam_defaults:
+                        raise OFQLError(
+                            f"The checkpoint at {self.directory / str(step)} predates the "
+                            f"hyperparameter {key!r} and no value was given for it: load it "
+                            "with the ofql-jax version that trained it."
+                        )
+                    leaf = jnp.full(leaf.shape, hparam_defaults[key], leaf.dtype)
+                added[key] = leaf
+            return state.replace(hparams={**state.hparams, **added}), meta
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         args = ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
@@ -59,6 +86,19 @@ class Checkpointer:
                 "delete that step directory to fall back to an earlier one, or use a new --workdir."
             ) from err
         return restored["state"], dict(restored["meta"])
+
+    def _hparams_missing(self, step: int, like: Any) -> set[str]:
+        """Keys of ``like.hparams`` that the checkpoint at ``step`` has no array for."""
+        hparams = getattr(like, "hparams", None)
+        if not isinstance(hparams, dict) or not hasattr(like, "replace"):
+            return set()
+        try:
+            with ocp.StandardCheckpointer() as reader:
+                saved = reader.metadata(self.directory / str(step) / "state")
+            saved_keys = set(saved.item_metadata.tree["hparams"])
+        except Exception:  # noqa: BLE001 - unreadable: let restore report it
+            return set()
+        return set(hparams) - saved_keys
 
     def restore_metadata(self, step: int) -> dict[str, Any]:
         """Only the JSON metadata of the checkpoint at ``step`` (no arrays are read)."""

@@ -324,7 +324,8 @@ def load_run(workdir: str | Path, step: int | None = None) -> LoadedRun:
                 "trained it."
             ) from err
         try:
-            states, metadata = ckpt.restore(step, like=like)
+            defaults = {k: float(v) for k, v in config.agent.items() if isinstance(v, int | float)}
+            states, metadata = ckpt.restore(step, like=like, hparam_defaults=defaults)
         except OFQLError as err:
             if "Structure mismatch" not in str(err.__cause__):
                 raise

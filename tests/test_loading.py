@@ -159,3 +159,36 @@ def test_the_acting_record_matches_what_the_dataset_gives(finished_run, monkeypa
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(root / "minari"))
     config = _read_config(root / "runs" / "offline")
     assert json.loads(json.dumps(_fallback_info(config))) == results["acting"]
+
+
+def test_a_checkpoint_from_before_a_new_hyperparameter_restores_with_the_config_value(tmp_path):
+    """A run saved before an agent gained a continuous hyperparameter still restores (and
+    load_run still loads it): the new key takes the run's config value."""
+    import jax
+    import jax.numpy as jnp
+
+    from ofql_jax.agents.base import AgentState
+    from ofql_jax.checkpointing import Checkpointer
+    from ofql_jax.errors import OFQLError
+
+    def state(hparams):
+        return AgentState(step=jnp.full((2,), 7, jnp.int32), rng=jnp.zeros((2, 2), jnp.uint32),
+                          policy_params={"w": jnp.arange(6.0).reshape(2, 3)},
+                          target_policy_params={}, critic_params={}, target_critic_params={},
+                          policy_opt_state={}, critic_opt_state={}, hparams=hparams)  # fmt: skip
+
+    ckpt = Checkpointer(tmp_path / "checkpoints")
+    ckpt.save(7, state({"eta": jnp.array([0.1, 0.3])}), {"note": "old"})
+    new = state({"eta": jnp.zeros(2), "uniform_ratio": jnp.array([0.5, 0.5])})
+    restored, meta = ckpt.restore(7, like=new)
+    assert meta == {"note": "old"}
+    np.testing.assert_array_equal(restored.hparams["eta"], np.float32([0.1, 0.3]))  # saved
+    np.testing.assert_array_equal(restored.hparams["uniform_ratio"], [0.5, 0.5])  # from like
+    np.testing.assert_array_equal(restored.policy_params["w"], np.arange(6.0).reshape(2, 3))
+
+    abstract = jax.eval_shape(lambda: new)
+    restored, _ = ckpt.restore(7, like=abstract, hparam_defaults={"uniform_ratio": 0.0})
+    np.testing.assert_array_equal(restored.hparams["uniform_ratio"], [0.0, 0.0])
+    with pytest.raises(OFQLError, match="predates the hyperparameter 'uniform_ratio'"):
+        ckpt.restore(7, like=abstract)
+    ckpt.close()
