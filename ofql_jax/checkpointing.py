@@ -47,32 +47,36 @@ class Checkpointer:
         self._manager.wait_until_finished()
 
     def restore(
-        self, step: int, like: Any, hparam_defaults: Mapping[str, float] | None = None
+        self, step: int, like: Any, hparam_defaults: Mapping[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         """Restore the checkpoint at ``step`` into the structure, shapes and dtypes of ``like``.
 
         A continuous hyperparameter added to an agent after the checkpoint was written (a key
         of ``like.hparams`` that the checkpoint lacks) takes ``like``'s value, or, where
-        ``like`` is abstract (``jax.eval_shape``), ``hparam_defaults[key]`` (the run's
-        config): such a field's default must reproduce the behaviour from before it existed.
+        ``like`` is abstract (``jax.eval_shape``), ``hparam_defaults[key]`` (e.g. the run's
+        ``config.agent``): such a field's default must reproduce the behaviour from before it
+        existed.
         """
-        missing = self._hparams_missing(step, like)
-        if missing:
-            kept = {k: v for k, v in like.hparams.items() if k not in missing}
-            state, meta = self.restore(step, like.replace(hparams=kept))
-            added = {}
-            for key in missing:
-                leaf = like.hparams[key]
-                if isinstance(leaf, jax.ShapeDtypeStruct):
-                    if hparam_defaults is None or key not in hparam_defaults:
-                        raise OFQLError(
-                            f"The checkpoint at {self.directory / str(step)} predates the "
-                            f"hyperparameter {key!r} and no value was given for it: load it "
-                            "with the ofql-jax version that trained it."
-                        )
-                    leaf = jnp.full(leaf.shape, hparam_defaults[key], leaf.dtype)
-                added[key] = leaf
-            return state.replace(hparams={**state.hparams, **added}), meta
+        added = {}  # the hparams the checkpoint lacks, read once, checked before any array
+        for key in self._hparams_missing(step, like):
+            leaf = like.hparams[key]
+            if isinstance(leaf, jax.ShapeDtypeStruct):
+                if hparam_defaults is None or key not in hparam_defaults:
+                    raise OFQLError(
+                        f"The checkpoint at {self.directory / str(step)} predates the "
+                        f"hyperparameter {key!r} and no value was given for it: load it "
+                        "with the ofql-jax version that trained it."
+                    )
+                leaf = jnp.full(leaf.shape, float(hparam_defaults[key]), leaf.dtype)
+            added[key] = leaf
+        if not added:
+            return self._restore_exact(step, like)
+        kept = {k: v for k, v in like.hparams.items() if k not in added}
+        state, meta = self._restore_exact(step, like.replace(hparams=kept))
+        return state.replace(hparams={**state.hparams, **added}), meta
+
+    def _restore_exact(self, step: int, like: Any) -> tuple[Any, dict[str, Any]]:
+        """``restore`` for a ``like`` whose structure is the checkpoint's."""
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         args = ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()

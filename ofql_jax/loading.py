@@ -324,8 +324,7 @@ def load_run(workdir: str | Path, step: int | None = None) -> LoadedRun:
                 "trained it."
             ) from err
         try:
-            defaults = {k: float(v) for k, v in config.agent.items() if isinstance(v, int | float)}
-            states, metadata = ckpt.restore(step, like=like, hparam_defaults=defaults)
+            states, metadata = ckpt.restore(step, like=like, hparam_defaults=config.agent)
         except OFQLError as err:
             if "Structure mismatch" not in str(err.__cause__):
                 raise

@@ -422,13 +422,7 @@ class SuiteRunner:
         write_json_atomic(self.workdir / "status.json", self.status)
 
     def _set(self, program: Program, **fields: Any) -> None:
-        for c in program.cells:
-            entry = self.status["cells"].setdefault(c["name"], {})
-            entry.update(fields)
-        self._write()
-
-    def _set_status(self, program: Program, **fields: Any) -> None:
-        """``_set`` that rewrites status.json alone (the plan has not changed)."""
+        """Update the program's cells in status.json (``run`` has written the plan already)."""
         from ofql_jax.reporting import write_json_atomic
 
         for c in program.cells:
@@ -515,7 +509,7 @@ class SuiteRunner:
                 ) -> None:
                     bar.update(base + step - bar.n)
                     # After every chunk, so a kill loses at most one chunk's wall time.
-                    self._set_status(program, wall_seconds=spent + time.time() - start)
+                    self._set(program, wall_seconds=spent + time.time() - start)
 
                 try:
                     Experiment(config, self.workdir / "programs" / program.name).run(advance)
