@@ -206,20 +206,18 @@ class Experiment:
         # What acting needs without the dataset (ofql_jax.loading reads it back).
         self.acting = acting_record(info, self.ref, self.ref_source)
         self.group_names = [setting_name(s) for s in self.settings]
-        if self.is_main:
-            runs, groups = [m.run_name for m in self.members], [m.setting for m in self.members]
-            self.reporter = Reporter(self.workdir, runs, groups, self.group_names)
-            if config.wandb_project:  # the same scalars, optionally (ofql_jax.wandb_reporting)
-                from ofql_jax.wandb_reporting import Reporters, WandbReporter
-
-                wandb = WandbReporter(config, self.workdir, runs, groups, self.group_names)
-                self.reporter = Reporters(self.reporter, wandb)
-            self.reporter.text("data/source", self.data_choice.describe())
-        else:
-            self.reporter = NullReporter()
-        self.evaluator = (
-            build_evaluator(config, self.agent, info, len(self.members)) if self.is_main else None
-        )
+        self.reporter = NullReporter()
+        try:
+            if self.is_main:
+                self._open_reporter(config)
+            self.evaluator = (
+                build_evaluator(config, self.agent, info, len(self.members))
+                if self.is_main
+                else None
+            )
+        except BaseException:
+            self.reporter.close()  # no TensorBoard writer threads left behind by a refusal
+            raise
         self.trainer = MultiSeedTrainer(
             self.agent, config.batch_size, self.mesh, config.seeds_per_group
         )
@@ -227,6 +225,17 @@ class Experiment:
         self.last_diagnostics: dict[str, np.ndarray] = {}
         self.chunk_rates: list[float] = []  # updates/s of each chunk this process trained
         self.last_rate, self.last_loss = float("nan"), float("nan")
+
+    def _open_reporter(self, config: ml_collections.ConfigDict) -> None:
+        """TensorBoard writers for every member and group mean, and W&B when configured."""
+        runs, groups = [m.run_name for m in self.members], [m.setting for m in self.members]
+        self.reporter = Reporter(self.workdir, runs, groups, self.group_names)
+        if config.wandb_project:  # the same scalars, optionally (ofql_jax.wandb_reporting)
+            from ofql_jax.wandb_reporting import Reporters, WandbReporter
+
+            wandb = WandbReporter(config, self.workdir, runs, groups, self.group_names)
+            self.reporter = Reporters(self.reporter, wandb)
+        self.reporter.text("data/source", self.data_choice.describe())
 
     def train_chunk(self) -> None:
         """Run the updates up to the next boundary; record speed, metrics and divergence."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import jax
@@ -231,9 +232,15 @@ def test_wandb_offline_writes_locally_without_a_network(hopper_dataset, tmp_path
 def test_wandb_missing_is_one_sentence(hopper_dataset, tmp_path, monkeypatch):
     from ofql_jax.errors import OFQLError
 
+    def writer_threads():
+        return sum(type(t).__name__ == "_EventLoggerThread" for t in threading.enumerate())
+
     monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
+    before = writer_threads()
     with pytest.raises(OFQLError, match=r"pip install -e \.\[wandb\]"):
         run(small_config(num_steps=20, wandb_project="p"), tmp_path / "w")
+    # The TensorBoard writers opened before the refusal are closed, not left to atexit.
+    assert writer_threads() == before
 
 
 def _with_eta(eta):
