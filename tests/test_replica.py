@@ -48,6 +48,32 @@ def tiny_policies(tiny_sac_run, tmp_path, monkeypatch) -> Path:
     return tmp_path / "policies"
 
 
+def test_screen_evaluates_snapshots_like_export_and_writes_nothing(
+    tiny_sac_run, tiny_policies, capsys
+):
+    from ofql_jax.behavior.export import main, screen
+
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in tiny_policies.iterdir())
+    rows = screen(tiny_sac_run, [200, 400], episodes=2)
+    assert [r["step"] for r in rows] == [200, 400]
+    # The same snapshot on the same episodes as the expert export (step 400, 2 episodes).
+    expert = zoo.policy_meta("hopper", "expert")
+    assert rows[1]["return_mean_deterministic"] == expert["return_mean_deterministic"]
+    assert (
+        rows[0]["return_mean_deterministic"]
+        == zoo.policy_meta("hopper", "medium")["return_mean_deterministic"]
+    )
+    assert (
+        main([f"--workdir={tiny_sac_run}", "--level=expert", "--screen=400", "--episodes=2"]) == 0
+    )
+    assert "| 400 |" in capsys.readouterr().out
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in tiny_policies.iterdir()) == before
+    assert main([f"--workdir={tiny_sac_run}", "--level=expert", "--screen=4oo"]) == 2
+    assert "--screen=4oo is not a list of steps" in capsys.readouterr().err
+    assert main([f"--workdir={tiny_sac_run}", "--level=expert", "--screen=300"]) == 2
+    assert "No snapshot" in capsys.readouterr().err
+
+
 def test_rollouts_take_exact_steps_and_reproduce_from_reset_seeds():
     make = lambda: gym.make("Hopper-v5")  # noqa: E731
     a = run_episodes(make, random_policy(3, 0), 4, seed=50, num_steps=500, record=True)

@@ -9,6 +9,13 @@ mean action, the number in the README table) and stochastically (the sampled act
 that generate replica datasets), and written to ``ofql_jax/behavior/policies``. A policy
 whose parameters differ from the file it replaces gets the next ``version``, which
 makes replicas built from the old one detectable (``ofql_jax.data.replica.stale_replicas``).
+
+``--screen=STEP,STEP,...`` evaluates those snapshots deterministically on the same
+episodes and writes nothing, to choose a ``--step`` on more than the logged 10 episodes
+(the best of several screened snapshots is a little flattered by the choice):
+
+    python -m ofql_jax.behavior.export --workdir=runs/sac/walker2d --level=expert \
+        --screen=540000,570000,600000
 """
 
 from __future__ import annotations
@@ -62,6 +69,35 @@ def evaluate(policy: BehaviorPolicy, episodes: int, stochastic: bool) -> np.ndar
 
     env_id = ENV_IDS[policy.env]
     return run_episodes(lambda: gym.make(env_id), act, 20, EVAL_SEED, num_episodes=episodes).returns
+
+
+def screen(workdir: Path, steps: list[int], episodes: int = 100) -> list[dict[str, Any]]:
+    """Deterministic returns of the snapshots at ``steps`` on export's episodes; no writes."""
+    config = json.loads((workdir / "config.json").read_text())
+    env = env_name(config["env"])
+    rows = []
+    for step in steps:
+        snapshot = workdir / "snapshots" / f"{step}.npz"
+        if not snapshot.exists():
+            raise OFQLError(f"No snapshot {snapshot}: pick steps listed in {workdir}/log.jsonl.")
+        params, snap_meta = load_actor(snapshot)
+        meta = dict(
+            obs_dim=int(params["params"]["mlp"]["Dense_0"]["kernel"].shape[0]),
+            act_dim=int(params["params"]["mlp"]["Dense_2"]["kernel"].shape[1]) // 2,
+            hidden_dims=list(config["sac"]["hidden_dims"]),
+        )
+        policy = BehaviorPolicy(env=env, level="screen", params=params, meta=meta)
+        returns = evaluate(policy, episodes, stochastic=False)
+        rows.append(
+            dict(
+                step=step,
+                logged_eval_return=snap_meta["eval_return_mean"],
+                return_mean_deterministic=float(returns.mean()),
+                return_std_deterministic=float(returns.std()),
+                return_min_deterministic=float(returns.min()),
+            )
+        )
+    return rows
 
 
 def export(
@@ -120,12 +156,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--level", required=True, choices=["medium", "expert"])
     parser.add_argument("--step", type=int, default=None, help="snapshot step (default: auto)")
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes")
+    parser.add_argument(
+        "--screen", default=None, help="comma-separated snapshot steps to evaluate; writes nothing"
+    )
     args = parser.parse_args(argv)
     try:
-        meta = export(Path(args.workdir), args.level, args.step, args.episodes)
+        if args.screen is not None:
+            try:
+                steps = [int(x) for x in args.screen.split(",") if x.strip()]
+            except ValueError:
+                raise OFQLError(
+                    f"--screen={args.screen} is not a list of steps: "
+                    "pass e.g. --screen=540000,600000."
+                ) from None
+            rows = screen(Path(args.workdir), steps, args.episodes)
+        else:
+            meta = export(Path(args.workdir), args.level, args.step, args.episodes)
     except OFQLError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.screen is not None:
+        print(f"| step | logged (10 episodes) | deterministic ({args.episodes} episodes) | min |")
+        print("|---|---|---|---|")
+        for r in rows:
+            print(
+                f"| {r['step']} | {r['logged_eval_return']:.0f} | "
+                f"{r['return_mean_deterministic']:.0f} ± {r['return_std_deterministic']:.0f} | "
+                f"{r['return_min_deterministic']:.0f} |"
+            )
+        return 0
     print(
         f"| {meta['env_id']} | {meta['level']} | {meta['return_mean_deterministic']:.0f} ± "
         f"{meta['return_std_deterministic']:.0f} | {meta['return_mean_stochastic']:.0f} ± "
