@@ -71,22 +71,28 @@ def evaluate(policy: BehaviorPolicy, episodes: int, stochastic: bool) -> np.ndar
     return run_episodes(lambda: gym.make(env_id), act, 20, EVAL_SEED, num_episodes=episodes).returns
 
 
+def load_snapshot(workdir: Path, step: int) -> tuple[dict, dict[str, Any], dict[str, Any]]:
+    """The actor params at ``step``, its logged record and the sizes a BehaviorPolicy needs."""
+    snapshot = workdir / "snapshots" / f"{step}.npz"
+    if not snapshot.exists():
+        raise OFQLError(f"No snapshot {snapshot}: pick a step listed in {workdir}/log.jsonl.")
+    params, snap_meta = load_actor(snapshot)
+    config = json.loads((workdir / "config.json").read_text())
+    sizes = dict(
+        obs_dim=int(params["params"]["mlp"]["Dense_0"]["kernel"].shape[0]),
+        act_dim=int(params["params"]["mlp"]["Dense_2"]["kernel"].shape[1]) // 2,
+        hidden_dims=list(config["sac"]["hidden_dims"]),
+    )
+    return params, snap_meta, sizes
+
+
 def screen(workdir: Path, steps: list[int], episodes: int = 100) -> list[dict[str, Any]]:
     """Deterministic returns of the snapshots at ``steps`` on export's episodes; no writes."""
-    config = json.loads((workdir / "config.json").read_text())
-    env = env_name(config["env"])
+    env = env_name(json.loads((workdir / "config.json").read_text())["env"])
     rows = []
     for step in steps:
-        snapshot = workdir / "snapshots" / f"{step}.npz"
-        if not snapshot.exists():
-            raise OFQLError(f"No snapshot {snapshot}: pick steps listed in {workdir}/log.jsonl.")
-        params, snap_meta = load_actor(snapshot)
-        meta = dict(
-            obs_dim=int(params["params"]["mlp"]["Dense_0"]["kernel"].shape[0]),
-            act_dim=int(params["params"]["mlp"]["Dense_2"]["kernel"].shape[1]) // 2,
-            hidden_dims=list(config["sac"]["hidden_dims"]),
-        )
-        policy = BehaviorPolicy(env=env, level="screen", params=params, meta=meta)
+        params, snap_meta, sizes = load_snapshot(workdir, step)
+        policy = BehaviorPolicy(env=env, level="screen", params=params, meta=sizes)
         returns = evaluate(policy, episodes, stochastic=False)
         rows.append(
             dict(
@@ -108,19 +114,14 @@ def export(
     env = env_name(config["env"])
     log = [json.loads(line) for line in (workdir / "log.jsonl").read_text().splitlines() if line]
     step = choose_step(log, env, level) if step is None else step
-    snapshot = workdir / "snapshots" / f"{step}.npz"
-    if not snapshot.exists():
-        raise OFQLError(f"No snapshot {snapshot}: pick a --step listed in {workdir}/log.jsonl.")
-    params, snap_meta = load_actor(snapshot)
+    params, snap_meta, sizes = load_snapshot(workdir, step)
     meta: dict[str, Any] = dict(
         env=env,
         env_id=config["env"],
         level=level,
         sac_step=step,
         seed=config["seed"],
-        obs_dim=int(params["params"]["mlp"]["Dense_0"]["kernel"].shape[0]),
-        act_dim=int(params["params"]["mlp"]["Dense_2"]["kernel"].shape[1]) // 2,
-        hidden_dims=list(config["sac"]["hidden_dims"]),
+        **sizes,
         sac_run=config,
         train_command=(
             f"python -m ofql_jax.behavior.train_sac --env={config['env']} --workdir=DIR "
