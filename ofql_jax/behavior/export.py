@@ -71,13 +71,17 @@ def evaluate(policy: BehaviorPolicy, episodes: int, stochastic: bool) -> np.ndar
     return run_episodes(lambda: gym.make(env_id), act, 20, EVAL_SEED, num_episodes=episodes).returns
 
 
-def load_snapshot(workdir: Path, step: int) -> tuple[dict, dict[str, Any], dict[str, Any]]:
-    """The actor params at ``step``, its logged record and the sizes a BehaviorPolicy needs."""
+def load_snapshot(
+    workdir: Path, step: int, config: dict[str, Any]
+) -> tuple[dict, dict[str, Any], dict[str, Any]]:
+    """The actor params at ``step``, its logged record and the sizes a BehaviorPolicy needs.
+
+    ``config`` is the run's ``config.json``, read once by the caller.
+    """
     snapshot = workdir / "snapshots" / f"{step}.npz"
     if not snapshot.exists():
         raise OFQLError(f"No snapshot {snapshot}: pick a step listed in {workdir}/log.jsonl.")
     params, snap_meta = load_actor(snapshot)
-    config = json.loads((workdir / "config.json").read_text())
     sizes = dict(
         obs_dim=int(params["params"]["mlp"]["Dense_0"]["kernel"].shape[0]),
         act_dim=int(params["params"]["mlp"]["Dense_2"]["kernel"].shape[1]) // 2,
@@ -88,10 +92,11 @@ def load_snapshot(workdir: Path, step: int) -> tuple[dict, dict[str, Any], dict[
 
 def screen(workdir: Path, steps: list[int], episodes: int = 100) -> list[dict[str, Any]]:
     """Deterministic returns of the snapshots at ``steps`` on export's episodes; no writes."""
-    env = env_name(json.loads((workdir / "config.json").read_text())["env"])
+    config = json.loads((workdir / "config.json").read_text())
+    env = env_name(config["env"])
     rows = []
     for step in steps:
-        params, snap_meta, sizes = load_snapshot(workdir, step)
+        params, snap_meta, sizes = load_snapshot(workdir, step, config)
         policy = BehaviorPolicy(env=env, level="screen", params=params, meta=sizes)
         returns = evaluate(policy, episodes, stochastic=False)
         rows.append(
@@ -114,7 +119,7 @@ def export(
     env = env_name(config["env"])
     log = [json.loads(line) for line in (workdir / "log.jsonl").read_text().splitlines() if line]
     step = choose_step(log, env, level) if step is None else step
-    params, snap_meta, sizes = load_snapshot(workdir, step)
+    params, snap_meta, sizes = load_snapshot(workdir, step, config)
     meta: dict[str, Any] = dict(
         env=env,
         env_id=config["env"],
