@@ -4,6 +4,8 @@ Every field's comment is read from the source that defines it (``c.<field> = val
 comment`` in the config file and in the agent's ``default_config``), so the help cannot
 drift from the code.
 
+Also the argparse types the command-line tools share (``int_list``).
+
 Example:
     >>> from ofql_jax.cli_help import closest_fields
     >>> closest_fields("num_stepz", ["num_steps", "num_seeds", "seed"])
@@ -12,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import inspect
 import re
@@ -152,3 +155,17 @@ def _show(value: object) -> str:
     if isinstance(value, tuple):
         return "(" + ",".join(str(v) for v in value) + ")"
     return str(value) if value != "" else '""'
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """An argparse type for ``--flag=1,2,3``: a wrong value exits 2 with argparse's one line.
+
+    >>> int_list("540000, 600000")
+    (540000, 600000)
+    """
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers (e.g. 0,2)"
+        ) from None

@@ -26,18 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from ofql_jax.cli_help import int_list
 from ofql_jax.errors import OFQLError
 
 EXIT_USER_ERROR = 2
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of integers"
-        ) from None
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -55,7 +47,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--workdir", required=True, help="the training run's workdir")
     add("--step", type=int, default=None, help="checkpoint step (default: the newest)")
-    add("--seeds", type=_ints, default=None, help="seed values, e.g. 0,2 (default: all)")
+    add("--seeds", type=int_list, default=None, help="seed values, e.g. 0,2 (default: all)")
     add("--episodes", type=int, default=None,
         help="episodes per seed (default: the run's eval_episodes, else 10)")  # fmt: skip
     add("--candidates", type=int, default=None,
@@ -142,7 +134,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     check_args(args)
     run = load_run(args.workdir, args.step)
-    seeds = args.seeds if args.seeds is not None else sorted(set(run.seeds))
+    seeds = list(args.seeds) if args.seeds is not None else sorted(set(run.seeds))
     print(f"Evaluating {run.workdir} at step {run.step} ({run.config.algorithm}, "
           f"{run.env_id}): seeds {seeds}", flush=True)  # fmt: skip
     out = run.evaluate(seeds, args.episodes, args.candidates, max_envs=args.max_envs,

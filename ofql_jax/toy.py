@@ -49,6 +49,7 @@ from scipy.stats import wasserstein_distance
 from tqdm import tqdm
 
 from ofql_jax import diffusion, flow_matching, meanflow
+from ofql_jax.cli_help import int_list
 from ofql_jax.errors import OFQLError
 from ofql_jax.networks import MLP
 
@@ -549,13 +550,6 @@ def write_outputs(results: dict, outdir: str) -> list[str]:
 # --- command line -------------------------------------------------------------------------
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of ints") from err
-
-
 def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
@@ -569,7 +563,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[ToyConfig, argparse.Namespac
     parser.add_argument("--quick", action="store_true", help=f"tiny settings: {QUICK}")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     parser.add_argument("--debug", action="store_true", help="tracebacks for errors")
-    kinds = {"datasets": _names, "steps": _ints}
+    kinds = {"datasets": _names, "steps": int_list}
     for field in dataclasses.fields(ToyConfig):
         kind = kinds.get(field.name, type(field.default))
         parser.add_argument(f"--{field.name}", type=kind, default=None,

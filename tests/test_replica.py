@@ -68,8 +68,10 @@ def test_screen_evaluates_snapshots_like_export_and_writes_nothing(
     )
     assert "| 400 |" in capsys.readouterr().out
     assert sorted((p.name, p.stat().st_mtime_ns) for p in tiny_policies.iterdir()) == before
-    assert main([f"--workdir={tiny_sac_run}", "--level=expert", "--screen=4oo"]) == 2
-    assert "--screen=4oo is not a list of steps" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main([f"--workdir={tiny_sac_run}", "--level=expert", "--screen=4oo"])
+    assert exit_info.value.code == 2
+    assert "'4oo' is not a comma-separated list of integers" in capsys.readouterr().err
     assert main([f"--workdir={tiny_sac_run}", "--level=expert", "--screen=300"]) == 2
     assert "No snapshot" in capsys.readouterr().err
 

@@ -34,6 +34,7 @@ from ofql_jax.behavior import zoo
 from ofql_jax.behavior.rollout import run_episodes
 from ofql_jax.behavior.train_sac import EVAL_SEED, load_actor, save_actor
 from ofql_jax.behavior.zoo import ENV_IDS, MEDIUM_BANDS, BehaviorPolicy
+from ofql_jax.cli_help import int_list
 from ofql_jax.errors import OFQLError
 
 
@@ -163,19 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", type=int, default=None, help="snapshot step (default: auto)")
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes")
     parser.add_argument(
-        "--screen", default=None, help="comma-separated snapshot steps to evaluate; writes nothing"
+        "--screen",
+        type=int_list,
+        default=None,
+        help="comma-separated snapshot steps to evaluate, e.g. 540000,600000; writes nothing",
     )
     args = parser.parse_args(argv)
     try:
         if args.screen is not None:
-            try:
-                steps = [int(x) for x in args.screen.split(",") if x.strip()]
-            except ValueError:
-                raise OFQLError(
-                    f"--screen={args.screen} is not a list of steps: "
-                    "pass e.g. --screen=540000,600000."
-                ) from None
-            rows = screen(Path(args.workdir), steps, args.episodes)
+            rows = screen(Path(args.workdir), list(args.screen), args.episodes)
         else:
             meta = export(Path(args.workdir), args.level, args.step, args.episodes)
     except OFQLError as err:
