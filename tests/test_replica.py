@@ -186,9 +186,8 @@ def test_shipped_medium_policy_returns_lie_in_the_d4rl_medium_band(env):
     assert expert["return_mean_deterministic"] > meta["return_mean_deterministic"]
 
 
-# The envs whose shipped expert has reached D4RL's level (halfcheetah joins when its expert
-# is shipped: its current file is a medium-level snapshot).
-@pytest.mark.parametrize("env", ["hopper", "walker2d"])
+# Every shipped expert has reached D4RL's level (version 2 of each, 2026-11-26 and 27).
+@pytest.mark.parametrize("env", ["hopper", "halfcheetah", "walker2d"])
 def test_shipped_expert_policy_reaches_the_d4rl_expert_level(env):
     meta = zoo.policy_meta(env, "expert")
     assert meta["eval_episodes"] == 100
