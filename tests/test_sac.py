@@ -12,11 +12,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy import stats
 
 from ofql_jax.behavior.replay import ReplayBuffer
 from ofql_jax.behavior.sac import default_config, make_sac, tanh_gaussian_sample
-from ofql_jax.behavior.train_sac import load_actor
+from ofql_jax.behavior.train_sac import load_actor, main
 from ofql_jax.types import Transitions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,3 +137,11 @@ def test_sac_refuses_a_workdir_with_other_settings(tmp_path):
     assert "holds a SAC run with different settings" in done.stderr
     assert "Traceback" not in done.stderr
     assert json.loads((tmp_path / "w" / "config.json").read_text())["env"] == "Walker2d-v5"
+
+
+def test_sac_cli_refuses_hidden_dims_that_are_not_integers(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([f"--workdir={tmp_path / 'w'}", "--hidden_dims=256,x"])
+    assert exit_info.value.code == 2
+    assert "'256,x' is not a comma-separated list of integers" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()

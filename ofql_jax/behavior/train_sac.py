@@ -34,6 +34,7 @@ from ofql_jax.behavior.replay import ReplayBuffer
 from ofql_jax.behavior.rollout import run_episodes
 from ofql_jax.behavior.sac import SACState, default_config, make_sac
 from ofql_jax.checkpointing import Checkpointer
+from ofql_jax.cli_help import int_list
 from ofql_jax.data.minari_data import ActionScaler
 from ofql_jax.errors import OFQLError
 from ofql_jax.stop_request import StopRequest
@@ -318,16 +319,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoint_every", type=int, default=50_000, help="steps between checkpoints"
     )
-    parser.add_argument("--hidden_dims", default="256,256", help="actor/critic hidden widths")
+    parser.add_argument(
+        "--hidden_dims", type=int_list, default=(256, 256), help="actor/critic hidden widths"
+    )
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     sac_config = default_config()
-    try:
-        sac_config.hidden_dims = tuple(int(w) for w in args.hidden_dims.split(","))
-    except ValueError:
-        print(f"error: --hidden_dims={args.hidden_dims} must be comma-separated ints: use e.g. "
-              "256,256.", file=sys.stderr)  # fmt: skip
-        return 2
+    sac_config.hidden_dims = args.hidden_dims
     try:
         trainer = SACTrainer(
             args.env,
