@@ -12,7 +12,8 @@ vmapped program of 5 x 2 members, and flow BC (eta = 0, the BC term alone) on th
 seeds; 100k steps, about three times the step where the paper's sampler diverged on the
 hopper replica (docs/algorithm.md, section 9), evaluated at 50k and 100k with 30 episodes
 per seed. The report lists every grid point and picks eta by final score. On this
-project's 2-core CPU it is about 19 hours of training; on one GPU an estimated 6 minutes
+project's 2-core CPU it is about 22 hours of OFQL training (the 10-member program ran
+3.5-3.9 updates/s on 2026-11-27), plus flow BC and evaluations; on one GPU an estimated 6 minutes
 per task plus 1.5-3.5 for its replica (2026-11-26: compiling took 97 s alone on an H200,
 training about 850 program updates/s on an H100 with the card to itself, an evaluation
 about 30 s), see experiments/device/eta_grid.sh, which runs one task at a time. Replica
