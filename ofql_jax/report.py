@@ -13,6 +13,10 @@ PNG figures in ``SUITE_DIR/figures/``:
 * every eta grid, with the chosen value and the rule;
 * cost (a ``benchmarks/throughput.py`` output and the cells' own training rates) as ratios
   to OFQL beside the paper's Figure 3;
+* training health per task: each program's ``diag/*`` curves from its TensorBoard (Q of the
+  policy's actions against the dataset's bound, action saturation against the data's,
+  distance to the data, L_FBC at the one-step map, the Q term's gradient ratio), with a
+  table of each seed's last values; a program still training is shown to its last chunk;
 * the divergence monitor's flags per cell, and the cells that failed or did not finish.
 
 Every section says "not run" when its cells are absent. "Final" is always the last
@@ -1152,6 +1156,192 @@ def _flags(flags: dict[str, Any] | None) -> str:
     )
 
 
+# (tag, panel title, log scale, reference lines drawn flat: (tag, style, legend text))
+_HEALTH_PANELS = (
+    ("diag/q_policy_mean", "Q(s, π): critics' value of the policy's actions", False,
+     (("diag/q_upper_bound", "--", "bound max r / (1 - γ)"),
+      ("diag/best_data_return", ":", "best discounted return in the data"))),
+    ("diag/saturation", "saturation: |a| > 0.99", False,
+     (("diag/data_saturation", "--", "the data's saturation"),)),
+    ("diag/one_step_mse_to_data", "policy action to data action, squared distance", True, ()),
+    ("diag/bc_loss_endpoint", "L_FBC at the one-step map (r, t) = (0, 1)", True, ()),
+    ("diag/grad_ratio", "grad ratio: weighted Q term / BC term", True, ()),
+)  # fmt: skip
+
+
+def _setting_key(name: str) -> tuple:
+    """Order settings like ``eta=0.01`` < ``eta=0.1`` by value, not by text."""
+    parts = []
+    for part in name.split(","):
+        _, _, value = part.partition("=")
+        try:
+            parts.append((0, float(value), part))
+        except ValueError:
+            parts.append((1, 0.0, part))
+    return tuple(parts)
+
+
+@dataclasses.dataclass
+class HealthLine:
+    """One program setting's ``diag/*`` series: ``seeds[run][tag] = [(step, value), ...]``,
+    and ``shared``, the scalars logged once for all members (the value bounds, in ``mean``)."""
+
+    label: str
+    seeds: dict[str, dict[str, list[tuple[int, float]]]]
+    shared: dict[str, list[tuple[int, float]]]
+
+    def reference(self, tag: str) -> list[float]:
+        """Every value of a dataset figure such as ``diag/q_upper_bound``, from any run."""
+        runs = [*self.seeds.values(), self.shared]
+        return [v for run in runs for _, v in run.get(tag, [])]
+
+    def series(self, tag: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(steps, mean, lowest, highest) over the seeds, at the steps every seed logged."""
+        per_seed = [dict(s[tag]) for s in self.seeds.values() if s.get(tag)]
+        if not per_seed:
+            return (np.zeros(0),) * 4
+        steps = sorted(set.intersection(*(set(d) for d in per_seed)))
+        values = np.array([[d[k] for k in steps] for d in per_seed], np.float64)
+        return np.array(steps), values.mean(0), values.min(0), values.max(0)
+
+    def last(self, tag: str) -> tuple[int | None, list[float]]:
+        """The last step every seed logged ``tag`` at, and each seed's value there."""
+        steps, *_ = self.series(tag)
+        if steps.size == 0:
+            return None, []
+        step = int(steps[-1])
+        return step, [dict(s[tag])[step] for s in self.seeds.values() if s.get(tag)]
+
+
+def health_lines(suite: Suite, task: str) -> list[HealthLine]:
+    """Every program of ``task`` with ``diag/*`` in its TensorBoard, one line per setting.
+
+    A program's runs are ``tb/seed_*`` (one line) or ``tb/<setting>/seed_*`` (a sweep: one
+    line per setting), as ``ofql_jax.reporting.Reporter`` writes them.
+    """
+    from ofql_jax.reporting import read_scalars
+
+    lines = []
+    programs = dict.fromkeys(c.program for c in suite.cells if c.task == task)
+    for program in programs:
+        label = next(c.label for c in suite.cells if c.program == program)
+        tb = suite.directory / "programs" / program / "tb"
+        groups = [tb] if any(tb.glob("seed_*")) else sorted(
+            (d for d in tb.glob("*") if d.is_dir() and any(d.glob("seed_*"))),
+            key=lambda d: _setting_key(d.name),
+        )  # fmt: skip
+        for group in groups:
+            seeds = {}
+            for run in sorted(group.glob("seed_*")):
+                scalars = read_scalars(run)
+                diag = {tag: v for tag, v in scalars.items() if tag.startswith("diag/")}
+                if diag:
+                    seeds[run.name] = diag
+            if seeds:
+                name = label if group == tb else f"{label} {group.name}"
+                shared = read_scalars(group / "mean") if (group / "mean").is_dir() else {}
+                shared = {t: v for t, v in shared.items() if t.startswith("diag/")}
+                lines.append(HealthLine(name, seeds, shared))
+    return lines
+
+
+def _health_figure(task: str, lines: list[HealthLine], path: Path) -> None:
+    panels = [p for p in _HEALTH_PANELS if any(line.series(p[0])[0].size for line in lines)]
+    ncols = min(3, len(panels))
+    nrows = math.ceil((len(panels) + 1) / ncols)  # one slot for the legend
+    fig, axes = plt.subplots(nrows, ncols, figsize=(10.0, 3.2 * nrows), dpi=_DPI, squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (tag, title, log, references) in zip(axes.flat, panels, strict=False):
+        for k, line in enumerate(lines):
+            steps, mean, lo, hi = line.series(tag)
+            if steps.size == 0:
+                continue
+            color = colors[k % len(colors)]
+            ax.plot(steps, mean, color=color, lw=1.2, label=line.label)
+            ax.fill_between(steps, lo, hi, color=color, alpha=0.2, linewidth=0)
+        for ref_tag, style, text in references:
+            values = [v for line in lines for v in line.reference(ref_tag)]
+            if values:
+                ax.axhline(float(np.median(values)), color="0.2", ls=style, lw=1.0, label=text)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=8)
+        ax.xaxis.set_major_formatter(FuncFormatter(_steps_tick))
+        ax.tick_params(which="both", labelsize=7)
+        ax.grid(alpha=0.3)
+    found: dict[str, Any] = {}
+    for ax in axes.flat[: len(panels)]:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            found.setdefault(text, handle)
+    order = [line.label for line in lines] + [r[2] for p in panels for r in p[3]]
+    handles = {text: found[text] for text in order if text in found}  # programs, then references
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    axes.flat[len(panels)].legend(handles.values(), handles.keys(), fontsize=7, loc="upper left")
+    fig.suptitle(f"{task}: diagnostics per gradient step (mean over seeds, band: lowest to "
+                 "highest seed)", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+
+
+def _seeds_text(values: list[float]) -> str:
+    return " / ".join(f"{v:.3g}" for v in values) if values else "—"
+
+
+def _section_health(suite: Suite, figures: Path) -> list[str]:
+    lines = ["## Training health", ""]
+    tasks = _task_order(c.task for c in suite.cells)
+    found = {task: health_lines(suite, task) for task in tasks}
+    if not any(found.values()):
+        return lines + ["Not run: no program has `diag/*` in its TensorBoard.", ""]
+    lines += [
+        "Per task, the diagnostics every program logs after each training chunk on a fresh "
+        "batch (`diag/*` in TensorBoard, read from `programs/<program>/tb`, so a program "
+        "still training is shown to its last chunk): one line per program and setting, the "
+        "mean over seeds with a band from the lowest to the highest seed. A policy that "
+        "stays in the data keeps Q(s, π) under the bound its rewards allow and its "
+        "saturation near the data's; the grad ratio is how hard the critic pulls the actor "
+        "relative to behaviour cloning. The table gives each seed's value at the last step "
+        "all seeds logged.",
+        "",
+    ]
+    columns = [
+        ("diag/q_policy_mean", "Q(s, π)"),
+        ("diag/q_policy_max", "largest Q(s, π)"),
+        ("diag/q_upper_bound", "bound (best return in data)"),
+        ("diag/saturation", "saturation"),
+        ("diag/data_saturation", "data's saturation"),
+        ("diag/one_step_mse_to_data", "distance to data"),
+        ("diag/bc_loss_endpoint", "L_FBC at (0, 1)"),
+        ("diag/grad_ratio", "grad ratio"),
+    ]
+    for task, task_lines in found.items():
+        if not task_lines:
+            continue
+        path = figures / f"health_{_safe(task)}.png"
+        _health_figure(task, task_lines, path)
+        rows = []
+        for line in task_lines:
+            step, _ = line.last("diag/saturation")
+            row = [line.label, f"{step:,}" if step is not None else "—"]
+            for tag, _ in columns:
+                if tag == "diag/q_upper_bound":  # the dataset's, not a seed's
+                    bound, best = line.reference(tag), line.reference("diag/best_data_return")
+                    row.append(f"{bound[-1]:.3g} ({best[-1]:.3g})" if bound and best else "—")
+                    continue
+                if tag == "diag/data_saturation":  # the data's: median over every batch
+                    data = line.reference(tag)
+                    row.append(f"{np.median(data):.3g}" if data else "—")
+                    continue
+                row.append(_seeds_text(line.last(tag)[1]))
+            rows.append(row)
+        lines += [f"**{task}**", "", f"![{task} diagnostics](figures/{path.name})", ""]
+        lines += _table(["program, setting", "step", *(name for _, name in columns)], rows)
+        lines.append("")
+    return lines
+
+
 def _section_divergence(suite: Suite) -> list[str]:
     lines = ["## Divergence monitor", ""]
     if not suite.cells:
@@ -1243,6 +1433,7 @@ def write_report(
     lines += _section_flow_ratio(suite, figures)
     lines += _section_eta(suite)
     lines += _section_cost(suite, costs, figures)
+    lines += _section_health(suite, figures)
     lines += _section_divergence(suite)
     lines += _section_failed(suite)
     path = suite.directory / "report.md"

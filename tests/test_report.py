@@ -638,6 +638,7 @@ def test_empty_suite_says_not_run(tmp_path):
         "Flow-ratio ablation",
         "Eta grid",
         "Cost",
+        "Training health",
     ):
         assert "Not run" in section(text, title), title
     assert "Killed by SIGKILL" in section(text, "Failed or unfinished cells")
@@ -709,6 +710,78 @@ def test_grids_from_a_merged_sweep(tmp_path):
     assert flow.split(" | ")[2:] == ["11.0 ± 1.0", "—", "—", "—", "21.0 ± 1.0 |"]
     # 3 cells of one program, 1 other, 2 of another: 3 programs x 600 s
     assert "30 min 00 s summed over programs" in text
+
+
+def _write_diag(run: Path, series: dict[str, list[float]], steps: list[int]) -> None:
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(str(run))
+    for tag, values in series.items():
+        for step, value in zip(steps, values, strict=True):
+            writer.add_scalar(tag, value, step)
+    writer.close()
+
+
+def test_training_health_reads_each_programs_diagnostics(tmp_path):
+    """Each program's ``diag/*`` TensorBoard series, per setting and seed, as the figure's
+    lines and the table's last values; a program without diagnostics is left out."""
+    from ofql_jax.report import health_lines, load_suite
+
+    cells = merged_grid_cells()[:3] + [dict(name="flowbc-walker2d-medium", algorithm="flow_bc",
+                                            task="walker2d-medium", label="flow BC", results=None,
+                                            state="running")]  # fmt: skip
+    suite = make_suite(tmp_path / "s", cells)
+    steps = [1000, 2000, 3000]
+    rng = np.random.default_rng(0)
+    written = {}
+    sweep = suite / "programs" / "ofql-walker2d-medium-eta-sweep" / "tb"
+    for eta in ("0.01", "0.1", "1"):
+        for seed in (0, 1):
+            values = {tag: rng.uniform(0.0, 1.0, 3).tolist() for tag in
+                      ("diag/q_policy_mean", "diag/saturation", "diag/grad_ratio",
+                       "diag/data_saturation")}  # fmt: skip
+            values["diag/q_policy_mean"] = [100.0 * v for v in values["diag/q_policy_mean"]]
+            _write_diag(sweep / f"eta={eta}" / f"seed_{seed}", values, steps)
+            written[eta, seed] = values
+        _write_diag(sweep / f"eta={eta}" / "mean", {"diag/q_upper_bound": [516.4] * 3,
+                    "diag/best_data_return": [318.0] * 3, "perf/updates_per_second": [9.0] * 3},
+                    steps)  # fmt: skip
+    flow = suite / "programs" / "flowbc-walker2d-medium" / "tb"
+    for seed in (0, 1):
+        _write_diag(flow / f"seed_{seed}", {"diag/saturation": [0.1, 0.2], "critic/x": [1, 2]},
+                    steps[:2])  # fmt: skip
+
+    lines = health_lines(load_suite(suite), "walker2d-medium")
+    assert [line.label for line in lines] == [
+        "OFQL eta=0.01", "OFQL eta=0.1", "OFQL eta=1", "flow BC"]  # fmt: skip
+    got_steps, mean, low, high = lines[1].series("diag/grad_ratio")
+    both = np.array([written["0.1", 0]["diag/grad_ratio"], written["0.1", 1]["diag/grad_ratio"]])
+    np.testing.assert_array_equal(got_steps, steps)
+    np.testing.assert_allclose(mean, both.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(low, both.min(0), rtol=1e-6)
+    np.testing.assert_allclose(high, both.max(0), rtol=1e-6)
+    assert lines[3].series("diag/q_policy_mean")[0].size == 0
+
+    text = write_report(suite).read_text()
+    body = section(text, "Training health")
+    assert "![walker2d-medium diagnostics](figures/health_walker2d-medium.png)" in body
+    w, h = _png_size(suite / "figures" / "health_walker2d-medium.png")
+    assert w <= 1000 and h <= 700
+    ofql = row(body, "| OFQL eta=0.1 |").split(" | ")
+    # TensorBoard stores float32: compare what was written, rounded the same way.
+    q = [float(np.float32(written["0.1", seed]["diag/q_policy_mean"][-1])) for seed in (0, 1)]
+    assert ofql[1] == "3,000" and ofql[2] == f"{q[0]:.3g} / {q[1]:.3g}"
+    assert ofql[4] == "516 (318)"
+    data = [
+        float(np.float32(v))
+        for seed in (0, 1)
+        for v in written["0.1", seed]["diag/data_saturation"]
+    ]
+    assert ofql[6] == f"{np.median(data):.3g}"
+    flow_row = row(body, "| flow BC |").split(" | ")
+    assert flow_row[1] == "2,000" and flow_row[2] == "—" and flow_row[5] == "0.2 / 0.2"
+    assert "Not run" in section(write_report(make_suite(tmp_path / "t", cells)).read_text(),
+                                "Training health")  # fmt: skip
 
 
 def test_missing_results_without_status_and_cost_flag(tmp_path):

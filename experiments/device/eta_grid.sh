@@ -2,10 +2,11 @@
 # Issue 10's eta grid on one GPU machine without network. Builds the medium replicas of
 # TASKS (1M steps each, as on the CPU) in parallel on the CPU cores, runs
 # experiments/suites/eta_grid.py for one task at a time, each as soon as its replica is
-# ready, and packs results, reports, TensorBoard logs and console logs into
-# $OUT/eta_grid.tgz. Stops itself (SIGTERM: a checkpoint, then exit) LIMIT_S seconds after
-# it began, so whatever finished is packed; WORK (replicas, checkpoints) survives between
-# calls on a warm machine, so a second call with the same WORK resumes.
+# ready, and packs results, reports (written for unfinished tasks too), TensorBoard logs and
+# console logs into $OUT/eta_grid.tgz. Stops itself (SIGTERM: a checkpoint, then exit)
+# LIMIT_S seconds after it began, so whatever finished is packed; WORK (replicas,
+# checkpoints) survives between calls on a warm machine, so a second call with the same WORK
+# resumes.
 #
 # One suite at a time because side by side they starve each other (2026-11-26, one H100,
 # three tasks at once: 3.5 min to the first 1,000 steps, XLA's GPU autotuning of three
@@ -65,7 +66,14 @@ for task in $TASKS; do  # 2. one suite at a time, each once its replica is there
   echo "suite $task ended (status $status): $(( $(date +%s) - T0 )) s"
 done
 
-# 3. pack everything but checkpoints
+# 3. a report per task, finished or not: its training-health section draws each program's
+# diag/* curves from TensorBoard to the last chunk, so a run cut short still shows them.
+for task in $TASKS; do
+  [[ -f "$WORK/eta_grid/$task/suite.json" ]] &&
+    python3 -m ofql_jax.report "$WORK/eta_grid/$task" >> "$WORK/report_$task.log" 2>&1
+done
+
+# 4. pack everything but checkpoints
 (cd "$WORK" && tar czf "$OUT/eta_grid.tgz" --exclude=checkpoints --exclude=minari --exclude=site \
   eta_grid ./*.log)
 grep -h "final score\|step .*: score" "$WORK"/suite_*.log | tail -n 40
