@@ -42,6 +42,7 @@ from ofql_jax.evaluation import (
 from ofql_jax.parallel import check_divisible, make_mesh, replicated
 from ofql_jax.reporting import NullReporter, Reporter, write_json_atomic
 from ofql_jax.results import RESULTS_FILE, finite_or_none, provenance, summarize, transitions_hash
+from ofql_jax.runtime import compilation_cache_hits
 from ofql_jax.stop_request import StopRequest
 from ofql_jax.sweep import Member, apply_settings, make_members, parse_sweep, setting_name
 from ofql_jax.tasks import PROTOCOL_FIELDS, get_task
@@ -164,6 +165,7 @@ class Experiment:
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path,
                  allow_config_change: bool = False):  # fmt: skip
         check_config(config)
+        self._cache_hits_before = compilation_cache_hits()
         # Every program this experiment compiles uses it (it is part of JAX's trace context).
         jax.config.update("jax_default_matmul_precision", config.matmul_precision)
         self.config, self.workdir = config, Path(workdir)
@@ -434,6 +436,7 @@ class Experiment:
             "updates_per_second": rate,
             "seed_updates_per_second": rate * len(self.members) if rate else None,
             "compile_seconds": self.trainer.compile_seconds,
+            "compilation_cache_hits": compilation_cache_hits() - self._cache_hits_before,
             "matmul_precision": c.matmul_precision,
             **provenance(),
         }

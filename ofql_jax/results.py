@@ -20,9 +20,10 @@ suite runner and the report read it back with ``load_results``. Its keys:
   bounds), each ``{label: step}``, ``value_bounds``, ``data_saturation``, ``diagnostics``;
 - cost and provenance: ``updates_per_second`` (the median over this process's training
   chunks, so a paused chunk counts once), ``seed_updates_per_second``,
-  ``compile_seconds``, ``matmul_precision`` (``config.matmul_precision``: highest =
-  true float32; default = TF32 on recent NVIDIA GPUs), ``versions``, ``backend``,
-  ``device_count``, ``devices``.
+  ``compile_seconds``, ``compilation_cache_hits`` (programs this process loaded from the
+  persistent compilation cache for the run), ``matmul_precision``
+  (``config.matmul_precision``: highest = true float32; default = TF32 on recent NVIDIA
+  GPUs), ``versions``, ``backend``, ``device_count``, ``devices``.
 
 Example:
     >>> summarize({"scores": [10.0, None, 30.0]}, [0, 1, 2], ["0", "1", "2"], {"1": 5}, [""])

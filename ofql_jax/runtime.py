@@ -22,13 +22,34 @@ from ofql_jax.errors import OFQLError
 from ofql_jax.paths import cache_path
 
 _distributed_ready = False
+# JAX records this event each time a program is loaded from the persistent cache.
+_CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
+_cache_hits = 0
+_counting = False
+
+
+def _count_cache_hit(event: str, **_metadata) -> None:
+    global _cache_hits
+    if event == _CACHE_HIT_EVENT:
+        _cache_hits += 1
+
+
+def compilation_cache_hits() -> int:
+    """How many programs this process has loaded from the persistent compilation cache since
+    the first call (which starts counting; ``enable_compilation_cache`` makes it)."""
+    global _counting
+    if not _counting:
+        jax.monitoring.register_event_listener(_count_cache_hit)
+        _counting = True
+    return _cache_hits
 
 
 def enable_compilation_cache(directory: str) -> None:
     """JAX's persistent compilation cache: a second run of the same config compiles from disk.
 
     ``"auto"``: ``<cache root>/xla`` (``ofql_jax.paths``); ``""``: left as it is (off, unless
-    ``JAX_COMPILATION_CACHE_DIR`` says otherwise)."""
+    ``JAX_COMPILATION_CACHE_DIR`` says otherwise). Starts counting cache hits."""
+    compilation_cache_hits()
     path = cache_path(directory, "xla")
     if path:
         jax.config.update("jax_compilation_cache_dir", str(path))

@@ -25,9 +25,12 @@ if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
 # compiled once. Set before JAX is imported; never the user's cache.
 # OFQL_JAX_CACHE points the CLI's "auto" cache paths (ofql_jax.paths) there too.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
     import tempfile
 
     _cache = tempfile.mkdtemp(prefix="ofql_jax_test_cache_")
+    atexit.register(shutil.rmtree, _cache, True)  # the session's own; workers inherit the path
     os.environ["OFQL_JAX_CACHE"] = _cache
     os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(_cache, "xla")
 

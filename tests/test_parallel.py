@@ -178,25 +178,25 @@ def test_a_sweep_trains_settings_x_seeds_in_one_program(hopper_dataset, tmp_path
     assert max_abs_diff(params(swept), params(single)) < 1e-6
 
 
-def test_compilation_cache_makes_the_second_start_fast(hopper_dataset, tmp_path):
-    # Default-size networks: their ~5 s compile is above JAX's 1 s caching threshold.
+def test_compilation_cache_serves_the_second_start(hopper_dataset, tmp_path):
+    """The second run of a config loads every program the first compiled from the cache
+    (counted by JAX's cache-hit events, not timed: a shared machine makes times noisy)."""
     cache = tmp_path / "xla-cache"
-    wide = "(256,256,256)"
-    args = [f"--config.agent.hidden_dims={wide}", f"--config.agent.critic_hidden_dims={wide}",
-            "--config.agent.time_dim=16", "--config.num_seeds=1", "--config.num_steps=10",
-            "--config.steps_per_call=10", "--config.eval_episodes=0", "--config.batch_size=32",
+    args = ["--config.num_seeds=1", "--config.num_steps=10", "--config.steps_per_call=10",
+            "--config.eval_episodes=1", "--config.batch_size=32",
             f"--config.compilation_cache_dir={cache}"]  # fmt: skip
-    compile_seconds = []
+    results = []
     for name in ("first", "second"):
         done = subprocess.run(cli_args(tmp_path / name, *args), cwd=REPO, capture_output=True,
                               text=True, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
-        compile_seconds.append(
-            json.loads((tmp_path / name / "results.json").read_text())["compile_seconds"]
-        )
+        results.append(json.loads((tmp_path / name / "results.json").read_text()))
         if name == "first":
-            assert any("chunk" in p.name for p in cache.iterdir())
-    assert compile_seconds[1] < 0.5 * compile_seconds[0], compile_seconds
+            # Programs that took over JAX's 1 s threshold to compile: the training chunk at least.
+            entries = [p.name for p in cache.iterdir() if p.name.endswith("-cache")]
+            assert any(e.startswith("jit_chunk") for e in entries), entries
+    assert results[0]["compilation_cache_hits"] == 0
+    assert results[1]["compilation_cache_hits"] == len(entries), entries
 
 
 def test_policy_serves_the_agents_decision_from_host_noise():
