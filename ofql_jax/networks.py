@@ -15,12 +15,16 @@ import jax
 import jax.numpy as jnp
 
 
+@jax.custom_jvp
 def mish(x: jax.Array) -> jax.Array:
     """Mish, ``x tanh(softplus(x))``, with one exp instead of exp, log1p and tanh.
 
     ``tanh(log(1 + n)) = n (n + 2) / (n (n + 2) + 2)`` with ``n = e^x``; equal to
     ``jax.nn.mish`` to float32 rounding (tests/test_networks.py) and about 3x cheaper on
-    CPU, where activations of 256-wide layers cost as much as the matmuls.
+    CPU, where activations of 256-wide layers cost as much as the matmuls. Its derivative is
+    written out (``_mish_jvp``): autodiff of ``m / (m + 2)`` subtracts two numbers near 2,
+    whose rounding error, times x, made the critics' action gradient in float32 on XLA's CPU
+    backend about 3x too large (docs/algorithm.md, section 9).
 
     Example:
         >>> round(float(mish(jnp.array(1.0))), 6)
@@ -29,6 +33,19 @@ def mish(x: jax.Array) -> jax.Array:
     n = jnp.exp(jnp.minimum(x, 20.0))  # beyond 20, tanh(softplus(x)) is 1 in float32
     m = n * (n + 2.0)
     return jnp.where(x > 20.0, x, x * m / (m + 2.0))
+
+
+@mish.defjvp
+def _mish_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]):
+    """``d/dx x T = T + x dT/dx`` with ``T = m / (m + 2)`` and ``dT/dx = 4 n (n + 1) /
+    (m + 2)^2``: a sum of two non-negative terms for x >= 0, so no cancellation."""
+    (x,), (dx,) = primals, tangents
+    n = jnp.exp(jnp.minimum(x, 20.0))
+    m = n * (n + 2.0)
+    d = m + 2.0
+    t = m / d
+    slope = t + x * (4.0 * n * (n + 1.0) / d) / d
+    return jnp.where(x > 20.0, x, x * t), jnp.where(x > 20.0, 1.0, slope) * dx
 
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {

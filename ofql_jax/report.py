@@ -888,11 +888,15 @@ def _section_eta(suite: Suite) -> list[str]:
     cells = [c for c in suite.cells if _is_eta_grid(c)]
     if not cells:
         return lines + ["Not run: no cell sweeps eta and the suite has no eta_grid cell.", ""]
+    # suite.grid_cells puts the task's default eta in the main cell: a grid point too
+    split = {(c.task, c.label) for c in cells if len(outcomes(c.results or {})) <= 1}
+    cells += [c for c in suite.cells
+              if c.group == "main" and (c.task, c.label) in split and c not in cells]  # fmt: skip
     lines += [
         f"Rule: the chosen setting has the {ETA_RULE} (the last evaluation, never the best "
         "over training; ties go to the first setting). Selecting on the same evaluation that "
         "is reported is optimistic, as is the paper's own grid search. A grid is the eta_grid "
-        "cells of one (task, algorithm), or one cell that sweeps eta.",
+        "cells of one (task, algorithm) with its main cell, or one cell that sweeps eta.",
         "",
     ]
     grids: dict[tuple[str, str, str], list[Cell]] = {}

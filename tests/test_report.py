@@ -684,6 +684,12 @@ def merged_grid_cells() -> list[dict]:
                           task="walker2d-medium", label="OFQL", group="eta_grid",
                           program="ofql-walker2d-medium-eta-sweep", setting={"eta": eta},
                           results=results))  # fmt: skip
+    results = make_results("ofql", "walker2d-medium", {40000: [40.0, 42.0]}, seeds=(0, 1),
+                           agent={"eta": 0.01})  # fmt: skip
+    results.update(hparams={"eta": 0.3}, setting="eta=0.3")  # the main cell, as grid_cells makes
+    cells.append(dict(name="ofql-walker2d-medium", algorithm="ofql", task="walker2d-medium",
+                      label="OFQL", program="ofql-walker2d-medium-eta-sweep", setting={"eta": 0.3},
+                      results=results))  # fmt: skip
     cells.append(dict(name="ofql-walker2d-medium-eta3", algorithm="ofql", task="walker2d-medium",
                       label="OFQL", group="eta_grid", program="other", results=None,
                       state="running"))  # fmt: skip
@@ -704,6 +710,8 @@ def test_grids_from_a_merged_sweep(tmp_path):
     assert row(body, "| eta=0.01 |").endswith("| 35.0 ± 5.0 | — | 2 of 2 |  |")
     assert row(body, "| eta=0.1 |").endswith("| 51.0 ± 1.0 | — | 2 of 2 | **chosen** |")
     assert row(body, "| eta=1 |").endswith("| 50.5 ± 0.5 | — | 2 of 2 |  |")
+    main = "| eta=0.3 | `ofql-walker2d-medium` | 41.0 ± 1.0 | — | 2 of 2 |  |"
+    assert row(body, "| eta=0.3 |") == main  # the main cell is a grid point too
     assert "not finished (running)" in row(body, "ofql-walker2d-medium-eta3")
     assert "Chosen: eta=0.1 (among the finished settings; 1 not finished)." in body
     flow = row(section(text, "Flow-ratio ablation"), "| halfcheetah-medium-replay | ours |")

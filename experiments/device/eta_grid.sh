@@ -16,7 +16,14 @@
 # walker2d); one task alone trained at about 850 program updates/s on the H100. So one
 # 10-minute call finishes about one task (replica, OFQL sweep, flow BC). In a 15-minute
 # session, call again at once with the same WORK (the machine stays warm for 30 s): the
-# replicas are kept and the interrupted task resumes from its last checkpoint (every 10k).
+# replicas are kept and the interrupted task resumes from its last checkpoint (every 10k);
+# XLA's compilation cache is kept in WORK too, so the resumed task skips its compiles.
+#
+# 2026-11-27, one H200, two calls (515 s and 215 s of LIMIT_S): halfcheetah whole (replica
+# about 2 min, OFQL sweep 4.5 min with its two evaluations, flow BC 1.5 min) and walker2d's
+# OFQL sweep to 49k. The checkpoints of an unfinished program (68 MB) are too large to come
+# back, so a cut-short task restarts on the next machine: give each call the tasks it can
+# finish (TASKS=...).
 #
 #   OUT=out bash experiments/device/eta_grid.sh          # all three tasks in turn, LIMIT_S=540
 #   OUT=out LIMIT_S=240 bash experiments/device/eta_grid.sh   # the second call: resumes
@@ -60,7 +67,7 @@ for task in $TASKS; do  # 2. one suite at a time, each once its replica is there
   [[ "${ONLY:-}" == ofql ]] && SELECT="ofql-$task,eta_grid"
   timeout -s TERM -k 30 $LEFT python3 -m ofql_jax.suite \
     --suite=experiments/suites/eta_grid.py:$task --suite.select="$SELECT" --workdir="$WORK/eta_grid/$task" \
-    --suite.defaults.replica_steps=$STEPS --suite.defaults.compilation_cache_dir= "${EXTRA[@]}" \
+    --suite.defaults.replica_steps=$STEPS --suite.defaults.compilation_cache_dir="$WORK/xla_cache" "${EXTRA[@]}" \
     >> "$WORK/suite_$task.log" 2>&1
   status=$?; (( status )) && rc=$status
   echo "suite $task ended (status $status): $(( $(date +%s) - T0 )) s"
