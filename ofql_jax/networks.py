@@ -30,9 +30,14 @@ def mish(x: jax.Array) -> jax.Array:
         >>> round(float(mish(jnp.array(1.0))), 6)
         0.865098
     """
+    return _mish_parts(x)[0]
+
+
+def _mish_parts(x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Mish's value with the ``n = e^x`` and ``m = n (n + 2)`` it was computed from."""
     n = jnp.exp(jnp.minimum(x, 20.0))  # beyond 20, tanh(softplus(x)) is 1 in float32
     m = n * (n + 2.0)
-    return jnp.where(x > 20.0, x, x * m / (m + 2.0))
+    return jnp.where(x > 20.0, x, x * m / (m + 2.0)), n, m
 
 
 @mish.defjvp
@@ -40,12 +45,10 @@ def _mish_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]):
     """``d/dx x T = T + x dT/dx`` with ``T = m / (m + 2)`` and ``dT/dx = 4 n (n + 1) /
     (m + 2)^2``: a sum of two non-negative terms for x >= 0, so no cancellation."""
     (x,), (dx,) = primals, tangents
-    n = jnp.exp(jnp.minimum(x, 20.0))
-    m = n * (n + 2.0)
+    y, n, m = _mish_parts(x)
     d = m + 2.0
-    t = m / d
-    slope = t + x * (4.0 * n * (n + 1.0) / d) / d
-    return jnp.where(x > 20.0, x, x * t), jnp.where(x > 20.0, 1.0, slope) * dx
+    slope = m / d + x * (4.0 * n * (n + 1.0) / d) / d
+    return y, jnp.where(x > 20.0, 1.0, slope) * dx
 
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
