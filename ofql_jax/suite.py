@@ -411,15 +411,31 @@ class SuiteRunner:
     def _write(self) -> None:
         from ofql_jax.reporting import write_json_atomic
 
-        cells = []
+        cells = {}
         for program in self.programs:
             for c, setting in zip(program.cells, program.settings, strict=True):
-                cells.append({**c, "workdir": f"cells/{c['name']}", "program": program.name,
-                              "setting": setting or None})  # fmt: skip
+                cells[c["name"]] = {**c, "workdir": f"cells/{c['name']}", "program": program.name,
+                                    "setting": setting or None}  # fmt: skip
+        # A suite run in parts (--suite.select) keeps the cells of the earlier parts, so its
+        # report covers them all; the cells run now replace their earlier entries.
+        for c in self._earlier_plan():
+            cells.setdefault(c["name"], c)
+        order = {c["name"]: i for i, c in enumerate(self.suite.cells)}
+        ordered = sorted(cells.values(), key=lambda c: order.get(c["name"], len(order)))
         plan = {"suite": self.suite.name, "suite_file": str(self.suite_file),
-                "description": self.suite.description, "cells": cells}  # fmt: skip
+                "description": self.suite.description, "cells": ordered}  # fmt: skip
         write_json_atomic(self.workdir / "suite.json", plan)
         write_json_atomic(self.workdir / "status.json", self.status)
+
+    def _earlier_plan(self) -> list[dict[str, Any]]:
+        """The cells of this suite's ``suite.json`` in the workdir, if a run wrote one."""
+        try:
+            plan = json.loads((self.workdir / "suite.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return []
+        if not isinstance(plan, dict) or plan.get("suite") != self.suite.name:
+            return []
+        return [c for c in plan.get("cells") or [] if isinstance(c, dict) and c.get("name")]
 
     def _set(self, program: Program, **fields: Any) -> None:
         """Update the program's cells in status.json (``run`` has written the plan already)."""
@@ -431,12 +447,24 @@ class SuiteRunner:
 
     def _finished(self, program: Program) -> bool:
         from ofql_jax.results import load_results
+        from ofql_jax.sweep import setting_name
 
         try:
             results = load_results(self.workdir / "programs" / program.name)
         except OFQLError:
             return False
-        return results is not None and results.get("steps") == self.configs[program.name].num_steps
+        if results is None or results.get("steps") != self.configs[program.name].num_steps:
+            return False
+        held = {s.get("name") for s in results.get("settings") or []}
+        wanted = [setting_name(s) for s in program.settings if s]
+        missing = [n for n in wanted if n not in held]
+        if missing:  # a run in parts (--suite.select) made a smaller sweep of the same name
+            raise OFQLError(
+                f"{self.workdir / 'programs' / program.name} holds a finished sweep without "
+                f"{', '.join(missing)}: run the missing cells with --suite.select (the parts "
+                "they were run in before), or use a new --workdir."
+            )
+        return True
 
     def _publish(self, program: Program) -> None:
         """Write each cell's own results.json (its setting of a merged sweep) and config."""
@@ -462,6 +490,8 @@ class SuiteRunner:
         from ofql_jax.experiment import Experiment
         from ofql_jax.runtime import setup_process
 
+        # First, so that a clash with an earlier part's sweep changes nothing on disk.
+        finished = {p.name: self._finished(p) for p in self.programs}
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.command:
             self.status.setdefault("commands", []).append(self.command)
@@ -469,7 +499,6 @@ class SuiteRunner:
         self._write()
         setup_process(self.configs[self.programs[0].name])
         total = sum(self.configs[p.name].num_steps for p in self.programs)
-        finished = {p.name: self._finished(p) for p in self.programs}
         done = {p.name: (self.configs[p.name].num_steps if finished[p.name]
                          else _latest_step(self.workdir / "programs" / p.name))
                 for p in self.programs}  # fmt: skip

@@ -137,6 +137,31 @@ def test_a_failed_cell_is_recorded_and_the_suite_goes_on(hopper_dataset, tmp_pat
     assert json.loads((tmp_path / "cells" / "good" / "results.json").read_text())["steps"] == 100
 
 
+def test_a_suite_run_in_parts_keeps_every_part_in_its_plan(hopper_dataset, tmp_path):
+    suite = _tiny(new_suite("t", "three learning rates, run in two parts"))
+    suite.seeds, suite.report = 1, False
+    suite.cells = tuple(
+        cell("bc", "hopper-medium", name=name, overrides={"agent.actor_lr": lr,
+                                                          "agent.hidden_dims": (8,)})
+        for name, lr in (("a", 1e-4), ("b", 3e-4), ("c", 1e-3))
+    )  # fmt: skip
+    suite.select = "a"
+    assert SuiteRunner(suite, SMOKE, tmp_path).run() == 0
+    suite.select = "b,c"  # a sweep of two, named as the full plan's sweep of three would be
+    assert SuiteRunner(suite, SMOKE, tmp_path).run() == 0
+    plan = json.loads((tmp_path / "suite.json").read_text())["cells"]
+    assert [(c["name"], c["program"]) for c in plan] == [
+        ("a", "a"), ("b", "bc-hopper-medium-actor_lr-sweep"),
+        ("c", "bc-hopper-medium-actor_lr-sweep")]  # fmt: skip
+    for name in "abc":
+        assert json.loads((tmp_path / "cells" / name / "results.json").read_text())["steps"] == 100
+    before = (tmp_path / "suite.json").read_bytes()
+    suite.select = ""  # the full plan's sweep of three finds the finished sweep of two
+    with pytest.raises(OFQLError, match="holds a finished sweep without actor_lr=0.0001"):
+        SuiteRunner(suite, SMOKE, tmp_path).run()
+    assert (tmp_path / "suite.json").read_bytes() == before
+
+
 def _suite_command(workdir: Path) -> list[str]:
     return [sys.executable, "-m", "ofql_jax.suite", f"--suite={SMOKE}", f"--workdir={workdir}",
             f"--suite.defaults.dataset_id={DATASET}", "--suite.select=bc-hopper-medium,"

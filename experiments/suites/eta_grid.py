@@ -7,6 +7,14 @@
         --workdir=runs/eta_grid/walker2d-medium --suite.select=ofql-walker2d-medium,eta_grid
                                                        # its OFQL sweep alone, no flow BC
 
+Run in parts (one --suite.select after another, same workdir), the plan keeps every part,
+so one report covers them: on a CPU, the default first (the main cell, then flow BC), the
+other four etas last (they then run as their own sweep of four):
+
+    for sel in ofql-hopper-medium flow_bc-hopper-medium eta_grid; do
+      python -m ofql_jax.suite --suite=experiments/suites/eta_grid.py:hopper-medium \
+          --workdir=runs/eta_grid/hopper-medium --suite.select=$sel; done
+
 Per task: OFQL with eta in {0.001, 0.01, 0.1, 0.3, 0.5} (the paper's grid, Sec. 5) as one
 vmapped program of 5 x 2 members, and flow BC (eta = 0, the BC term alone) on the same
 seeds; 100k steps, about three times the step where the paper's sampler diverged on the
