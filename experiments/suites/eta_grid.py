@@ -11,7 +11,7 @@ Run in parts (one --suite.select after another, same workdir), the plan keeps ev
 so one report covers them: on a CPU, the default first (the main cell, then flow BC), the
 other four etas last (they then run as their own sweep of four):
 
-    for sel in ofql-hopper-medium flow_bc-hopper-medium eta_grid; do
+    for sel in ofql-hopper-medium flowbc-hopper-medium eta_grid; do
       python -m ofql_jax.suite --suite=experiments/suites/eta_grid.py:hopper-medium \
           --workdir=runs/eta_grid/hopper-medium --suite.select=$sel; done
 
