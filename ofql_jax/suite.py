@@ -371,6 +371,15 @@ def _latest_step(workdir: Path) -> int:
     return max((int(p.name) for p in checkpoints.iterdir() if p.name.isdigit()), default=0)
 
 
+def _read_json(path: Path) -> Any:
+    """The parsed file; ``None`` when it is missing or unreadable (the runner then starts
+    that record afresh)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 class SuiteRunner:
     """Runs the programs of a suite in order, keeping ``suite.json`` and ``status.json``."""
 
@@ -400,12 +409,9 @@ class SuiteRunner:
             )
 
     def _read_status(self) -> dict[str, Any]:
-        path = self.workdir / "status.json"
-        if path.exists():
-            try:
-                return json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                pass
+        status = _read_json(self.workdir / "status.json")
+        if status is not None:
+            return status
         return {"cells": {}, "machine": machine_info(), "commands": []}
 
     def _write(self) -> None:
@@ -429,10 +435,7 @@ class SuiteRunner:
 
     def _earlier_plan(self) -> list[dict[str, Any]]:
         """The cells of this suite's ``suite.json`` in the workdir, if a run wrote one."""
-        try:
-            plan = json.loads((self.workdir / "suite.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            return []
+        plan = _read_json(self.workdir / "suite.json")
         if not isinstance(plan, dict) or plan.get("suite") != self.suite.name:
             return []
         return [c for c in plan.get("cells") or [] if isinstance(c, dict) and c.get("name")]
