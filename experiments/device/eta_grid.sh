@@ -25,10 +25,33 @@
 # back, so a cut-short task restarts on the next machine: give each call the tasks it can
 # finish (TASKS=...).
 #
+# Each task's suite is stopped RESERVE_S (default 60) seconds before LIMIT_S (SIGTERM: it
+# checkpoints and exits, killed 20 s later if not), and the task's report and
+# $OUT/eta_grid.tgz are written as soon as it ends, so the reserve covers the stop, the
+# report and the pack; give the device tool a timeout_s of at least LIMIT_S + 15. A call cut
+# short thus still returns every task that finished and the diagnostics of the one it cut.
+# A task whose suite finished (WORK/suite_TASK.done, WORK/suite_TASK_ofql.done with
+# ONLY=ofql) is skipped by a later call on the same machine.
+#
+# 2026-11-27, one H200, hopper and walker2d with ONLY=ofql and the final evaluation alone
+# (SUITE_ARGS below): the replicas took 194 s and 231 s of rollout side by side, hopper's
+# OFQL sweep 4 min 44 s (100k steps at 840 program updates/s after 103 s of compiling). The
+# second call, which ran the finished hopper task again and left 30 s for the reports, was
+# killed at its outer limit before it packed anything; the layout above prevents that (the
+# DRY path checked on a CPU: a finished task skipped, a task cut by its limit packed with
+# its report).
+#
 #   OUT=out bash experiments/device/eta_grid.sh          # all three tasks in turn, LIMIT_S=540
+#   OUT=out TASKS=walker2d-medium ONLY=ofql LIMIT_S=585 RESERVE_S=40 \
+#     SUITE_ARGS="--suite.defaults.eval_every=100000" bash experiments/device/eta_grid.sh
+#     # walker2d's OFQL sweep, final evaluation alone: about 4 min of replica and 5 of
+#     # training (estimated from the calls above), so timeout_s=600; if it is cut short,
+#     # the same command with LIMIT_S=240 at once resumes it on the warm machine
 #   OUT=out LIMIT_S=240 bash experiments/device/eta_grid.sh   # the second call: resumes
 #   OUT=out TASKS=walker2d-medium ONLY=ofql bash experiments/device/eta_grid.sh  # no flow BC
 #   OUT=out DRY=1 bash experiments/device/eta_grid.sh      # tiny, on a CPU: checks the path
+#   OUT=out SUITE_ARGS="--suite.defaults.eval_every=100000" bash experiments/device/eta_grid.sh
+#                                      # more suite flags: here the final evaluation alone
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 T0=$(date +%s)
@@ -49,6 +72,8 @@ if [[ -n "${DRY:-}" ]]; then
          --suite.defaults.eval_episodes=2 --suite.defaults.checkpoint_every=100
          --suite.defaults.replica_steps=$STEPS --suite.defaults.steps_per_call=100)
 fi
+# SUITE_ARGS: more flags for every suite run, split on spaces (no quoting inside)
+read -r -a more <<< "${SUITE_ARGS:-}" && EXTRA+=("${more[@]}")
 declare -A replica_pid
 for task in $TASKS; do  # 1. replicas, in parallel on the CPU cores (skipped when built)
   if [[ -f "$WORK/replica_$task.done" ]]; then continue; fi
@@ -57,32 +82,41 @@ for task in $TASKS; do  # 1. replicas, in parallel on the CPU cores (skipped whe
   replica_pid[$task]=$!
 done
 
+# pack everything but checkpoints (after each task, so a call cut short returns what finished)
+pack() {
+  ( cd "$WORK" || exit 1
+    shopt -s nullglob
+    items=(./*.log)
+    [[ -d eta_grid ]] && items+=(eta_grid)
+    tar czf "$OUT/eta_grid.tgz.part" --exclude=checkpoints "${items[@]}" &&
+      mv "$OUT/eta_grid.tgz.part" "$OUT/eta_grid.tgz" ) || echo "packing $OUT/eta_grid.tgz failed"
+}
+
+RESERVE_S="${RESERVE_S:-60}"  # seconds kept after each suite for its report and the pack
 rc=0
 for task in $TASKS; do  # 2. one suite at a time, each once its replica is there
+  done_mark="$WORK/suite_$task${ONLY:+_$ONLY}.done"  # what this selection finished
+  if [[ -f "$done_mark" ]]; then echo "suite $task: finished on an earlier call"; continue; fi
   [[ -n "${replica_pid[$task]:-}" ]] && wait "${replica_pid[$task]}"
-  echo "replica $task: $(( $(date +%s) - T0 )) s"
-  LEFT=$(( LIMIT_S - ($(date +%s) - T0) ))
+  echo "replica $task ready: $(( $(date +%s) - T0 )) s"
+  LEFT=$(( LIMIT_S - RESERVE_S - ($(date +%s) - T0) ))
   if (( LEFT < 30 )); then echo "no time left for $task"; rc=124; break; fi
   SELECT=""  # ONLY=ofql: the task's OFQL sweep (its main cell and the grid), no flow BC
   [[ "${ONLY:-}" == ofql ]] && SELECT="ofql-$task,eta_grid"
-  timeout -s TERM -k 30 $LEFT python3 -m ofql_jax.suite \
+  timeout -s TERM -k 20 $LEFT python3 -m ofql_jax.suite \
     --suite=experiments/suites/eta_grid.py:$task --suite.select="$SELECT" --workdir="$WORK/eta_grid/$task" \
     --suite.defaults.replica_steps=$STEPS --suite.defaults.compilation_cache_dir="$WORK/xla_cache" "${EXTRA[@]}" \
     >> "$WORK/suite_$task.log" 2>&1
   status=$?; (( status )) && rc=$status
+  (( status == 0 )) && touch "$done_mark"
   echo "suite $task ended (status $status): $(( $(date +%s) - T0 )) s"
-done
-
-# 3. a report per task, finished or not: its training-health section draws each program's
-# diag/* curves from TensorBoard to the last chunk, so a run cut short still shows them.
-for task in $TASKS; do
+  # 3. its report, finished or not: the training-health section draws each program's diag/*
+  # curves from TensorBoard to the last chunk, so a run cut short still shows them.
   [[ -f "$WORK/eta_grid/$task/suite.json" ]] &&
     python3 -m ofql_jax.report "$WORK/eta_grid/$task" >> "$WORK/report_$task.log" 2>&1
+  pack
+  tr '\r' '\n' < "$WORK/suite_$task.log" | grep -a "final score\|^step .*: score" | tail -n 20
+  echo "packed $OUT/eta_grid.tgz: $(( $(date +%s) - T0 )) s"
 done
-
-# 4. pack everything but checkpoints
-(cd "$WORK" && tar czf "$OUT/eta_grid.tgz" --exclude=checkpoints --exclude=minari --exclude=site \
-  eta_grid ./*.log)
-grep -h "final score\|step .*: score" "$WORK"/suite_*.log | tail -n 40
-echo "wrote $OUT/eta_grid.tgz in $(( $(date +%s) - T0 )) s"
+[[ -f "$OUT/eta_grid.tgz" ]] || pack
 exit $rc
