@@ -89,7 +89,7 @@ pack() {
     items=(./*.log)
     [[ -d eta_grid ]] && items+=(eta_grid)
     tar czf "$OUT/eta_grid.tgz.part" --exclude=checkpoints "${items[@]}" &&
-      mv "$OUT/eta_grid.tgz.part" "$OUT/eta_grid.tgz" ) || echo "packing $OUT/eta_grid.tgz failed"
+      mv "$OUT/eta_grid.tgz.part" "$OUT/eta_grid.tgz" ) || { echo "packing $OUT/eta_grid.tgz failed"; return 1; }
 }
 
 RESERVE_S="${RESERVE_S:-60}"  # seconds kept after each suite for its report and the pack
@@ -114,9 +114,8 @@ for task in $TASKS; do  # 2. one suite at a time, each once its replica is there
   # curves from TensorBoard to the last chunk, so a run cut short still shows them.
   [[ -f "$WORK/eta_grid/$task/suite.json" ]] &&
     python3 -m ofql_jax.report "$WORK/eta_grid/$task" >> "$WORK/report_$task.log" 2>&1
-  pack
   tr '\r' '\n' < "$WORK/suite_$task.log" | grep -a "final score\|^step .*: score" | tail -n 20
-  echo "packed $OUT/eta_grid.tgz: $(( $(date +%s) - T0 )) s"
+  pack && echo "packed $OUT/eta_grid.tgz: $(( $(date +%s) - T0 )) s"
 done
 [[ -f "$OUT/eta_grid.tgz" ]] || pack
 exit $rc
