@@ -41,6 +41,16 @@
 # DRY path checked on a CPU: a finished task skipped, a task cut by its limit packed with
 # its report).
 #
+# 2026-11-28, one H200, walker2d with ONLY=ofql, the final evaluation alone, one env process
+# per evaluation (before EVAL_WORKERS): the replica took 216 s (rollout 204 s); the suite
+# trained to 100k in 3 min 47 s (818 program updates/s at the end) and was stopped inside the
+# final evaluation 97 s later, then killed (status 137: the stop request is read between
+# chunks, not during an evaluation); the second call resumed from the 90k checkpoint and was
+# killed inside the evaluation again after 110 s. The diagnostics to 100k came back, no
+# score. Walker2d's episodes mostly run to 1,000 steps, and one process steps the 150 envs of
+# a wave at about 40 ms a step (measured on the 2-core development machine, so 4,000 steps,
+# 2 waves x N = 50 and N = 1, take minutes): hence EVAL_WORKERS below.
+#
 #   OUT=out bash experiments/device/eta_grid.sh          # all three tasks in turn, LIMIT_S=540
 #   OUT=out TASKS=walker2d-medium ONLY=ofql LIMIT_S=585 RESERVE_S=40 \
 #     SUITE_ARGS="--suite.defaults.eval_every=100000" bash experiments/device/eta_grid.sh
@@ -72,6 +82,10 @@ if [[ -n "${DRY:-}" ]]; then
          --suite.defaults.eval_episodes=2 --suite.defaults.checkpoint_every=100
          --suite.defaults.replica_steps=$STEPS --suite.defaults.steps_per_call=100)
 fi
+# The evaluations step their environments in one process per CPU core (EVAL_WORKERS, 0: all
+# of them; returns unchanged): with one, walker2d's final evaluation of 10 members x 30
+# episodes, N = 50 and N = 1, outran a 110 s reserve on the H200 machine (2026-11-28).
+EXTRA+=(--suite.defaults.eval_workers="${EVAL_WORKERS:-0}")
 # SUITE_ARGS: more flags for every suite run, split on spaces (no quoting inside)
 read -r -a more <<< "${SUITE_ARGS:-}" && EXTRA+=("${more[@]}")
 declare -A replica_pid
