@@ -15,9 +15,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,3 +101,73 @@ def saturation_rate(actions: np.ndarray, threshold: float = 0.99) -> float:
     """Share of action components with ``|a| > threshold`` (the data's, to compare with
     ``diag/saturation`` of the policy)."""
     return float(np.mean(np.abs(np.asarray(actions)) > threshold))
+
+
+def adam_preconditioner(opt_state: Any) -> Callable[[Any], Any] | None:
+    """``g -> g / (sqrt(nu_hat) + eps)``: the per-parameter scaling Adam applies next (its
+    second moment with bias correction, momentum left out), or None without an Adam state."""
+    adam = [
+        s
+        for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
+        if isinstance(s, optax.ScaleByAdamState)
+    ]
+    if not adam:
+        return None
+    nu, count = adam[0].nu, adam[0].count
+    correction = 1.0 - 0.999 ** jnp.maximum(count, 1).astype(jnp.float32)  # optax's b2
+
+    def precondition(grads):
+        return jax.tree.map(lambda g, n: g / (jnp.sqrt(n / correction) + 1e-8), grads, nu)
+
+    return precondition
+
+
+def action_moves(
+    actions_fn: Callable[[Any], jax.Array],
+    params: Any,
+    q_grads: Any,
+    bc_grads: Any,
+    q_weight: jax.Array | float,
+    opt_state: Any = None,
+) -> dict[str, jax.Array]:
+    """Where each actor term moves the acting action: ``J g`` with ``J`` the Jacobian of
+    ``actions_fn(params) -> [batch, d]`` (the actions the policy acts with, clip included)
+    with respect to the parameters, by one ``jax.jvp`` per direction.
+
+    The global gradient-norm ratio hides where a gradient lands: a BC gradient can be large
+    in parameters that barely move the acting action. Returned (RMS over the batch of the
+    per-state action change, per unit step along the gradient):
+
+    - ``diag/action_move_q`` = ``q_weight |J g_Q|`` and ``diag/action_move_bc`` = ``|J g_BC|``;
+    - ``diag/action_ratio`` = their ratio (> 1: the Q term moves the action more than BC);
+    - ``diag/action_cos``: cosine of the two moves (< 0: BC pulls the action back);
+    - with an Adam ``opt_state``, ``diag/action_ratio_adam``: the same ratio for the steps Adam
+      takes, both gradients scaled by its current per-parameter second moment.
+
+    Example:
+        >>> f = lambda p: p["w"] * jnp.ones((2, 1))  # the action is the parameter itself
+        >>> m = action_moves(f, {"w": 1.0}, {"w": 2.0}, {"w": -1.0}, 0.5)
+        >>> round(float(m["diag/action_ratio"]), 3), round(float(m["diag/action_cos"]), 3)
+        (1.0, -1.0)
+    """
+
+    def move(direction):
+        return jax.jvp(actions_fn, (params,), (direction,))[1]
+
+    def rms(x):
+        return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(x), -1)))
+
+    d_q, d_bc = move(q_grads), move(bc_grads)
+    q_move, bc_move = q_weight * rms(d_q), rms(d_bc)
+    cos = jnp.sum(d_q * d_bc) / (jnp.linalg.norm(d_q) * jnp.linalg.norm(d_bc) + 1e-30)
+    out = {
+        "diag/action_move_q": q_move,
+        "diag/action_move_bc": bc_move,
+        "diag/action_ratio": q_move / (bc_move + 1e-12),
+        "diag/action_cos": cos,
+    }
+    precondition = adam_preconditioner(opt_state) if opt_state is not None else None
+    if precondition is not None:
+        adam_q = q_weight * rms(move(precondition(q_grads)))
+        out["diag/action_ratio_adam"] = adam_q / (rms(move(precondition(bc_grads))) + 1e-12)
+    return out

@@ -147,6 +147,9 @@ def test_results_are_finite_and_labelled(runs):
         assert all(np.isfinite(s) for s in results[f"final_scores_{option}"]), option
     for key, values in results["diagnostics"].items():
         assert all(v is not None for v in values), key
+    if agent.has_critic:  # where the actor's two terms move the acting action
+        for key in ("move_q", "move_bc", "ratio", "ratio_adam", "cos"):
+            assert f"diag/action_{key}" in results["diagnostics"], (name, key)
 
 
 def test_actions_shapes_range_and_decide(runs):

@@ -45,6 +45,7 @@ from ofql_jax.agents.base import (
     require,
     select_actor,
 )
+from ofql_jax.diagnostics import action_moves
 from ofql_jax.networks import MLP, TimeEmbedding
 from ofql_jax.selection import repeat_states, select_candidate
 from ofql_jax.types import Transitions
@@ -333,8 +334,8 @@ def make_dql(
         ``clip_rate`` (x0 predictions outside [-1, 1] over all chain steps, which the clipped
         denoising cuts), ``saturation`` (|a| > 0.99, as ``data_saturation``),
         ``one_step_mse_to_data`` (``||a_pi(s) - a||^2``, the chain's action against the
-        dataset's), the same for DDIM(1), and ``grad_ratio`` = eta ||grad Q term|| /
-        ||grad BC||.
+        dataset's), the same for DDIM(1), ``grad_ratio`` = eta ||grad Q term|| / ||grad BC||,
+        and where each term moves the chain's action (``diagnostics.action_moves``).
         """
         k_bc, k_noise = jax.random.split(key)
         obs, data_actions, params = batch.observations, batch.actions, state.policy_params
@@ -348,8 +349,12 @@ def make_dql(
             )
 
         bc_loss, bc_grads = jax.value_and_grad(bc_loss_fn)(params, batch, t, bc_noise)
-        bc_grad_norm = optax.tree.norm(bc_grads)
-        q_grad_norm = optax.tree.norm(jax.grad(q_term)(params))
+        q_grads = jax.grad(q_term)(params)
+        bc_grad_norm, q_grad_norm = optax.tree.norm(bc_grads), optax.tree.norm(q_grads)
+        moves = action_moves(
+            lambda p: chain(p, obs, noise), params, q_grads, bc_grads, state.hparams["eta"],
+            state.policy_opt_state,
+        )  # fmt: skip
         blocks = noise.reshape(noise.shape[:-1] + (T + 1, act_dim))
         actions, x0s = diffusion.ddpm_sample(
             eps_fn(params, obs), schedule, blocks[..., 0, :], blocks[..., 1:, :], return_x0=True
@@ -373,6 +378,7 @@ def make_dql(
             "diag/bc_grad_norm": bc_grad_norm,
             "diag/q_grad_norm": q_grad_norm,
             "diag/grad_ratio": state.hparams["eta"] * q_grad_norm / (bc_grad_norm + 1e-12),
+            **moves,
         }
 
     eval_options = {"ddim1": {"sampler": "ddim", "sampling_steps": 1}} if c.eval_ddim1 else {}

@@ -42,6 +42,7 @@ from ofql_jax.agents.base import (
     standard_sample_actions,
 )
 from ofql_jax.agents.fql import check_time_dim, flow_network
+from ofql_jax.diagnostics import action_moves
 from ofql_jax.selection import repeat_states, select_candidate
 from ofql_jax.types import Transitions
 
@@ -74,7 +75,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.inference_steps = 1  # Euler steps when acting (paper: FBRAC(1))
     c.eval_steps = ()  # extra evaluations with these step counts, reported as scores_euler<K>
     c.clip_every_step = False  # clip every Euler iterate to [-1, 1], not only the action
-    c.bc_loss_reduction = "sum"  # sum | mean over action dims (sum: OFQL's L_FBC, eta's scale)
+    c.bc_loss_reduction = "mean"  # mean | sum over action dims (as OFQL's L_FBC: eta's scale)
     c.max_q_backup = False  # DQL's max-Q backup (AntMaze)
     c.num_backup_samples = 10  # next actions per s' for max_q_backup
     return c
@@ -225,8 +226,9 @@ def make_fbrac(
 
     def diagnose(state: AgentState, batch: Transitions, key: jax.Array) -> dict[str, jax.Array]:
         """The acting (``inference_steps``) policy against the data and the critic, its gap to
-        the ``train_steps`` action the Q term optimises, and ``grad_ratio`` = eta ||grad Q
-        term|| / ||grad BC||. ``clip_rate`` is measured on the unclipped integration."""
+        the ``train_steps`` action the Q term optimises, ``grad_ratio`` = eta ||grad Q
+        term|| / ||grad BC||, and where each term moves the acting action
+        (``diagnostics.action_moves``). ``clip_rate`` is measured on the unclipped integration."""
         k_bc, k_noise = jax.random.split(key)
         obs, data_actions, params = batch.observations, batch.actions, state.policy_params
         noise = jax.random.normal(k_noise, data_actions.shape)
@@ -243,8 +245,12 @@ def make_fbrac(
                 critic_lib.normalized_q_loss(q, lead, c.q_norm_eps) for lead in (True, False)
             )
 
-        bc_grad_norm = optax.tree.norm(jax.grad(bc_loss_fn)(params, batch, k_bc))
-        q_grad_norm = optax.tree.norm(jax.grad(q_term)(params))
+        bc_grads, q_grads = jax.grad(bc_loss_fn)(params, batch, k_bc), jax.grad(q_term)(params)
+        bc_grad_norm, q_grad_norm = optax.tree.norm(bc_grads), optax.tree.norm(q_grads)
+        moves = action_moves(
+            lambda p: actions_fn(p, obs, noise, c.inference_steps), params, q_grads, bc_grads,
+            state.hparams["eta"], state.policy_opt_state,
+        )  # fmt: skip
         return {
             "diag/q_policy_mean": q_policy.mean(),
             "diag/q_policy_max": q_policy.min(0).max(),
@@ -261,6 +267,7 @@ def make_fbrac(
             "diag/bc_grad_norm": bc_grad_norm,
             "diag/q_grad_norm": q_grad_norm,
             "diag/grad_ratio": state.hparams["eta"] * q_grad_norm / (bc_grad_norm + 1e-12),
+            **moves,
         }
 
     eval_options = {f"euler{k}": {"inference_steps": int(k)} for k in c.eval_steps}

@@ -42,6 +42,7 @@ from ofql_jax.agents.base import (
     require,
     standard_sample_actions,
 )
+from ofql_jax.diagnostics import action_moves
 from ofql_jax.networks import MLP, TimeEmbedding
 from ofql_jax.selection import repeat_states, select_candidate
 from ofql_jax.types import Transitions
@@ -304,7 +305,8 @@ def make_fql(
         ``q_policy_mean`` (watched against the dataset's value bound), ``distill_error``
         (``||mu(s, e) - flow_K(s, e)||^2``, summed over dims), ``flow_mse_to_data`` and
         ``one_step_mse_to_data`` (against the dataset action at the same state), and
-        ``grad_ratio`` = ``||grad Q term|| / (alpha ||grad distillation||)``.
+        ``grad_ratio`` = ``||grad Q term|| / (alpha ||grad distillation||)``, and where the two
+        terms move the one-step action (``diagnostics.action_moves``; BC = alpha x distillation).
         """
         k_noise, k_bc = jax.random.split(key)
         obs, data_actions, params = batch.observations, batch.actions, state.policy_params
@@ -323,9 +325,13 @@ def make_fql(
         def q_loss(p):
             return q_term(critics.apply(state.critic_params, obs, act(p, obs, noise)))
 
-        distill_grad_norm = optax.tree.norm(jax.grad(distill)(params))
-        q_grad_norm = optax.tree.norm(jax.grad(q_loss)(params))
+        distill_grads, q_grads = jax.grad(distill)(params), jax.grad(q_loss)(params)
+        distill_grad_norm, q_grad_norm = optax.tree.norm(distill_grads), optax.tree.norm(q_grads)
         alpha = state.hparams["alpha"]
+        moves = action_moves(
+            lambda p: act(p, obs, noise), params, q_grads,
+            jax.tree.map(lambda g: alpha * g, distill_grads), 1.0, state.policy_opt_state,
+        )  # fmt: skip
         bc_loss = flow_matching.flow_bc_loss(
             v_fn(flow_params, obs), data_actions, k_bc, c.bc_loss_reduction
         )
@@ -345,6 +351,7 @@ def make_fql(
             "diag/distill_grad_norm": distill_grad_norm,
             "diag/q_grad_norm": q_grad_norm,
             "diag/grad_ratio": q_grad_norm / (alpha * distill_grad_norm + 1e-12),
+            **moves,
         }
 
     return Agent(

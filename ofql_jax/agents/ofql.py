@@ -31,6 +31,7 @@ from ofql_jax.agents.base import (
     require,
     standard_sample_actions,
 )
+from ofql_jax.diagnostics import action_moves
 from ofql_jax.networks import MeanVelocityField
 from ofql_jax.selection import repeat_states, select_candidate
 from ofql_jax.types import Transitions
@@ -64,12 +65,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.eta = 0.3  # weight of the normalised Q term in the actor loss
     c.q_norm_eps = 0.0  # q_loss = -Q / (eps + mean|Q|); 0 = the paper's (guard for |Q| near 0)
     c.flow_ratio = 0.5  # P(r = t): share of instantaneous-velocity (flow-matching) samples
-    c.endpoint_ratio = 0.25  # share of L_FBC pairs set to (r, t) = (0, 1), the one-step map;
-    # ours, not the paper's (0 = the paper's sampler): docs/algorithm.md section 9
+    c.endpoint_ratio = 0.0  # share of L_FBC pairs set to (r, t) = (0, 1), the one-step map;
+    # 0 = the paper's sampler; > 0 (ours) pins the map the Q term moves: docs/algorithm.md s. 7
     c.uniform_ratio = 0.0  # share of L_FBC pairs from two sorted uniforms, not logit-normals (ours)
     c.time_mean = -0.4  # logit-normal mean for (t, r)
     c.time_std = 1.0  # logit-normal std for (t, r)
-    c.bc_loss_reduction = "sum"  # sum | mean over action dims of ||u - u_tgt||^2
+    c.bc_loss_reduction = "mean"  # mean (DQL's MSE, MeanFlow's PyTorch port) | sum over dims
     c.loss_weight_power = 0.0  # MeanFlow adaptive loss weight power p; 0 = off (unknown for OFQL)
     c.loss_weight_eps = 1e-3  # MeanFlow adaptive loss weight constant c
     c.max_q_backup = False  # DQL's max-Q backup (AntMaze)
@@ -227,7 +228,8 @@ def make_ofql(
         components outside [-1, 1]), ``raw_action_abs_max``, ``saturation`` (|a| > 0.99, as
         ``data_saturation``), ``one_step_mse_to_data`` (``||a_pi(s) - a||^2`` against the
         dataset action at the same state), ``bc_loss_endpoint`` (L_FBC at (r, t) = (0, 1),
-        the map the policy acts with), and ``grad_ratio`` = eta ||grad Q term|| / ||grad L_FBC||.
+        the map the policy acts with), ``grad_ratio`` = eta ||grad Q term|| / ||grad L_FBC||, and
+        where each term moves the one-step action (``diagnostics.action_moves``).
         """
         k_bc, k_noise = jax.random.split(key)
         obs, data_actions, params = batch.observations, batch.actions, state.policy_params
@@ -243,8 +245,12 @@ def make_ofql(
                 critic_lib.normalized_q_loss(q, lead, c.q_norm_eps) for lead in (True, False)
             )
 
-        bc_grad_norm = optax.tree.norm(jax.grad(bc_loss)(params))
-        q_grad_norm = optax.tree.norm(jax.grad(q_term)(params))
+        bc_grads, q_grads = jax.grad(bc_loss)(params), jax.grad(q_term)(params)
+        bc_grad_norm, q_grad_norm = optax.tree.norm(bc_grads), optax.tree.norm(q_grads)
+        moves = action_moves(
+            lambda p: meanflow.one_step_action(u_fn(p, obs), noise), params, q_grads, bc_grads,
+            state.hparams["eta"], state.policy_opt_state,
+        )  # fmt: skip
         ones = jnp.ones(noise.shape[:-1])
         raw = noise - u_fn(params, obs)(noise, 0.0 * ones, ones)
         actions = jnp.clip(raw, -1.0, 1.0)
@@ -267,6 +273,7 @@ def make_ofql(
             "diag/bc_grad_norm": bc_grad_norm,
             "diag/q_grad_norm": q_grad_norm,
             "diag/grad_ratio": state.hparams["eta"] * q_grad_norm / (bc_grad_norm + 1e-12),
+            **moves,
         }
 
     return Agent(

@@ -1,0 +1,75 @@
+"""Does the Q term act? The action-space diagnostic against finite differences, and OFQL on a
+bandit whose data mixes a good and a bad behaviour (docs/algorithm.md, section 7)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ofql_jax.agents import AGENTS
+from ofql_jax.data.synthetic import bimodal_bandit
+from ofql_jax.diagnostics import action_moves, adam_preconditioner
+from ofql_jax.trainer import init_states, make_train_chunk
+
+
+def tiny_ofql(**overrides):
+    c = AGENTS["ofql"].default_config()
+    c.hidden_dims, c.critic_hidden_dims, c.time_dim = (16, 16), (16, 16), 8
+    for key, value in overrides.items():
+        c[key] = value
+    return AGENTS["ofql"].make(c, 4, 3, 1000)
+
+
+def rms(x):
+    return float(np.sqrt(np.mean(np.sum(np.square(x), -1))))
+
+
+def test_action_moves_against_finite_differences():
+    """J g by one jvp equals the central difference of the acting actions along g (float64),
+    for the plain and the Adam-preconditioned gradients, on a trained OFQL state."""
+    agent = tiny_ofql()
+    data = bimodal_bandit(512, act_dim=3)
+    state = jax.tree.map(lambda x: x[0], init_states(agent, [0]))
+    train = jax.jit(make_train_chunk(agent, 64, 50))
+    state, _ = train(state, jax.tree.map(jnp.asarray, data))
+    obs, noise = jnp.asarray(data.observations[:64]), jax.random.normal(jax.random.key(1), (64, 3))
+    with jax.enable_x64(True):
+        to64 = lambda t: jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), t)  # noqa: E731
+        params, obs, noise = to64(state.policy_params), to64(obs), to64(noise)
+        # A critic-free objective keeps the check independent of the agent's own losses.
+        g_q = jax.grad(lambda p: -jnp.sum(act(agent, p, obs, noise)))(params)
+        g_bc = jax.grad(lambda p: jnp.sum(jnp.square(act(agent, p, obs, noise) - 0.5)))(params)
+        eta = 0.3
+        moves = action_moves(
+            lambda p: act(agent, p, obs, noise),
+            params,
+            g_q,
+            g_bc,
+            eta,
+            to64(state.policy_opt_state),
+        )
+
+        def fd(direction, eps=1e-6):
+            step = lambda s: jax.tree.map(lambda p, d: p + s * eps * d, params, direction)  # noqa: E731
+            return (act(agent, step(1), obs, noise) - act(agent, step(-1), obs, noise)) / (2 * eps)
+
+        d_q, d_bc = np.asarray(fd(g_q)), np.asarray(fd(g_bc))
+        assert float(moves["diag/action_move_q"]) == pytest.approx(eta * rms(d_q), rel=1e-5)
+        assert float(moves["diag/action_move_bc"]) == pytest.approx(rms(d_bc), rel=1e-5)
+        cos = np.sum(d_q * d_bc) / (np.linalg.norm(d_q) * np.linalg.norm(d_bc))
+        assert float(moves["diag/action_cos"]) == pytest.approx(cos, abs=1e-6)
+        # Adam's step: each gradient divided by sqrt(nu_hat) + eps, written out here.
+        adam = state.policy_opt_state[1]  # chain(clip, adam): ScaleByAdamState
+        correction = 1 - 0.999 ** int(adam.count)
+        scale = lambda g: jax.tree.map(  # noqa: E731
+            lambda x, n: x / (np.sqrt(np.asarray(n, np.float64) / correction) + 1e-8), g, adam.nu
+        )
+        ratio = eta * rms(fd(scale(g_q))) / rms(fd(scale(g_bc)))
+        assert float(moves["diag/action_ratio_adam"]) == pytest.approx(ratio, rel=1e-5)
+    assert adam_preconditioner({}) is None
+
+
+def act(agent, params, obs, noise):
+    return agent.decide(params, {}, obs, noise)
