@@ -15,6 +15,7 @@ A setting is ``algorithm[:field=value,...]`` with the agent's config fields, e.g
     python benchmarks/bandit_study.py                                  # the issue-35 grid
     python benchmarks/bandit_study.py ofql ofql:endpoint_ratio=0 dql flow_bc --steps 3000
     python benchmarks/bandit_study.py ofql:eta=0.001 --reward rising --json out.json
+    python benchmarks/bandit_study.py --load out.json --plot out.png   # a figure, no training
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ofql_jax.agents import AGENTS
-from ofql_jax.data.synthetic import bimodal_bandit, bimodal_stats
+from ofql_jax.data.synthetic import BIMODAL_SPREAD, bimodal_bandit, bimodal_stats
 from ofql_jax.trainer import init_states, make_diagnostics, make_train_chunk, seed_values
 
 RATIO = "diag/action_ratio"
+DIAGNOSTICS = ("action_ratio", "action_ratio_adam", "action_cos", "grad_ratio", "q_policy_mean")
 DEFAULT_SETTINGS = (
     "flow_bc",
     "ofql",
@@ -70,11 +72,14 @@ def bandit_config(name: str, overrides: dict, width: int = 128):
     return c
 
 
-def run(setting: str, steps: int, chunk: int, seeds: int, reward: str, act_dim: int) -> list[dict]:
+def run(
+    setting: str, steps: int, chunk: int, seeds: int, reward: str, act_dim: int, spread: float
+) -> list[dict]:
     """Train one setting; after every chunk, the policy's place on the bandit (seed means)."""
     name, overrides = parse_setting(setting)
     config = bandit_config(name, overrides)
-    data = jax.tree.map(jnp.asarray, bimodal_bandit(act_dim=act_dim, reward=reward))
+    data = bimodal_bandit(act_dim=act_dim, reward=reward, spread=spread)
+    data = jax.tree.map(jnp.asarray, data)
     agent = AGENTS[name].make(config, data.observations.shape[1], act_dim, steps)
     values = seed_values(0, seeds)
     states = init_states(agent, values)
@@ -95,11 +100,36 @@ def run(setting: str, steps: int, chunk: int, seeds: int, reward: str, act_dim: 
             diag = jax.device_get(
                 diagnose(states, data, jnp.asarray(values, jnp.uint32), jnp.uint32(i))
             )
-            for key in ("diag/action_ratio", "diag/grad_ratio", "diag/q_policy_mean"):
+            for key in (f"diag/{k}" for k in DIAGNOSTICS):
                 if key in diag:
                     row[key] = float(np.mean(diag[key]))
         rows.append(row)
     return rows
+
+
+def plot(results: dict[str, list[dict]], path: str, title: str) -> None:
+    """Good-mode share, mean true reward and saturation against updates, one line a setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = (("good_mode", "share on the better mode"), ("reward", "mean true reward"),
+              ("saturation", "share of |a| > 0.99"))  # fmt: skip
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    colors = plt.get_cmap("tab20").colors
+    for ax, (key, name) in zip(axes, panels, strict=True):
+        for i, (setting, rows) in enumerate(results.items()):
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker="o",
+                    color=colors[i % len(colors)], label=setting)  # fmt: skip
+        ax.set_xlabel("updates")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+    axes[1].axhline(0.47, color="grey", ls="--", lw=1)  # the data's mean reward
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
@@ -110,16 +140,32 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--reward", default="peak", choices=["peak", "rising"])
     parser.add_argument("--act_dim", type=int, default=3)
+    parser.add_argument("--spread", type=float, default=BIMODAL_SPREAD, help="std around a mode")
     parser.add_argument("--json", default=None, help="also write every row to this file")
+    parser.add_argument("--load", default=None, help="read the rows of an earlier --json run")
+    parser.add_argument("--plot", default=None, help="draw the rows into this PNG")
     args = parser.parse_args()
+    if args.load:
+        with open(args.load) as f:
+            saved = json.load(f)
+        title = "bimodal bandit ({reward}, d = {act_dim}, spread {spread:g}), {seeds} seeds"
+        plot(saved["results"], args.plot, title.format(**{"spread": 0.1, **saved["args"]}))
+        return
     print(
-        f"bimodal bandit ({args.reward}, d = {args.act_dim}), {args.seeds} seeds; per chunk: "
+        f"bimodal bandit ({args.reward}, d = {args.act_dim}, spread {args.spread:g}), "
+        f"{args.seeds} seeds; per chunk: "
         "good-mode share / mean|a| / saturation / true reward [action ratio]"
     )
-    results = {}
+    results, configs = {}, {}
     for setting in args.settings:
+        name, overrides = parse_setting(setting)
+        c = bandit_config(name, overrides)
+        fields = ("eta", "endpoint_ratio", "bc_loss_reduction", "time_scale", "alpha")
+        configs[setting] = {"algorithm": name, **{f: c[f] for f in fields if f in c}}
         start = time.perf_counter()
-        rows = run(setting, args.steps, args.chunk, args.seeds, args.reward, args.act_dim)
+        rows = run(
+            setting, args.steps, args.chunk, args.seeds, args.reward, args.act_dim, args.spread
+        )
         results[setting] = rows
         cells = "  ".join(
             f"{r['step']}: {r['good_mode']:.2f}/{r['abs_mean']:.2f}/{r['saturation']:.2f}/"
@@ -127,9 +173,12 @@ def main() -> None:
             for r in rows
         )
         print(f"{setting:<48} {cells}  ({time.perf_counter() - start:.0f} s)", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=1)
+        if args.json:  # after every setting, so that a stopped study keeps what it measured
+            with open(args.json, "w") as f:
+                json.dump({"args": vars(args), "configs": configs, "results": results}, f, indent=1)
+    if args.plot:
+        plot(results, args.plot, f"bimodal bandit ({args.reward}, d = {args.act_dim}, "
+             f"spread {args.spread:g}), {args.seeds} seeds")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ project's 2-core CPU it is about 22 hours of OFQL training (the 10-member progra
 3.5-3.9 updates/s on 2026-11-27), plus flow BC and evaluations; on one GPU an estimated 6 minutes
 per task plus 1.5-3.5 for its replica (2026-11-26: compiling took 97 s alone on an H200,
 training about 850 program updates/s on an H100 with the card to itself, an evaluation
-about 30 s), see experiments/device/eta_grid.sh, which runs one task at a time. Replica
+about 30 s), see experiments/device/suite.sh (SUITE=eta_grid), one task at a time. Replica
 scores are not comparable with D4RL v2 numbers.
 """
 

@@ -75,7 +75,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.inference_steps = 1  # Euler steps when acting (paper: FBRAC(1))
     c.eval_steps = ()  # extra evaluations with these step counts, reported as scores_euler<K>
     c.clip_every_step = False  # clip every Euler iterate to [-1, 1], not only the action
-    c.bc_loss_reduction = "mean"  # mean | sum over action dims (as OFQL's L_FBC: eta's scale)
+    c.bc_loss_reduction = "sum"  # sum | mean over action dims (sum: OFQL's L_FBC, eta's scale)
     c.max_q_backup = False  # DQL's max-Q backup (AntMaze)
     c.num_backup_samples = 10  # next actions per s' for max_q_backup
     return c

@@ -70,7 +70,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.uniform_ratio = 0.0  # share of L_FBC pairs from two sorted uniforms, not logit-normals (ours)
     c.time_mean = -0.4  # logit-normal mean for (t, r)
     c.time_std = 1.0  # logit-normal std for (t, r)
-    c.bc_loss_reduction = "mean"  # mean (DQL's MSE, MeanFlow's PyTorch port) | sum over dims
+    c.bc_loss_reduction = "sum"  # sum (Eq. 14's squared norm) | mean over action dims (x d eta)
     c.loss_weight_power = 0.0  # MeanFlow adaptive loss weight power p; 0 = off (unknown for OFQL)
     c.loss_weight_eps = 1e-3  # MeanFlow adaptive loss weight constant c
     c.max_q_backup = False  # DQL's max-Q backup (AntMaze)

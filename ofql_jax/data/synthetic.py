@@ -37,7 +37,7 @@ def linear_bandit(num_steps: int = 2000, seed: int = 0) -> Transitions:
 
 
 BIMODAL_MODE = 0.5  # the two behaviour modes sit at +0.5 and -0.5 in every action dim
-BIMODAL_SPREAD = 0.1  # per-dim std of the actions around their mode
+BIMODAL_SPREAD = 0.2  # per-dim std of the actions around their mode
 BIMODAL_WIDTH = 0.25  # width of the reward peak on the +0.5 mode
 
 
@@ -58,12 +58,17 @@ def bimodal_reward(actions: np.ndarray, reward: str = "peak") -> np.ndarray:
 
 
 def bimodal_bandit(
-    num_steps: int = 4096, act_dim: int = 3, obs_dim: int = 4, reward: str = "peak", seed: int = 0
+    num_steps: int = 4096,
+    act_dim: int = 3,
+    obs_dim: int = 4,
+    reward: str = "peak",
+    spread: float = BIMODAL_SPREAD,
+    seed: int = 0,
 ) -> Transitions:
     """A contextual bandit whose data mixes a good and a bad behaviour, as medium-expert does.
 
     States are ``obs_dim``-d noise; each action comes from one of two equally likely modes,
-    ``+0.5`` or ``-0.5`` in every dim plus ``N(0, 0.1)`` noise (clipped to [-1, 1]); the
+    ``+0.5`` or ``-0.5`` in every dim plus ``N(0, spread)`` noise (clipped to [-1, 1]); the
     reward (``bimodal_reward``) peaks on the +0.5 mode. Every step terminates. Behaviour
     cloning keeps both modes (half its actions on each); an offline RL agent whose Q term
     acts puts its actions on the +0.5 mode and, with the ``"peak"`` reward, keeps them there
@@ -71,7 +76,7 @@ def bimodal_bandit(
     """
     rng = np.random.default_rng(seed)
     modes = np.where(rng.random((num_steps, 1)) < 0.5, BIMODAL_MODE, -BIMODAL_MODE)
-    noise = rng.normal(0.0, BIMODAL_SPREAD, (num_steps, act_dim))
+    noise = rng.normal(0.0, spread, (num_steps, act_dim))
     actions = np.clip(modes + noise, -1.0, 1.0).astype(np.float32)
     observations = rng.standard_normal((num_steps, obs_dim)).astype(np.float32)
     return Transitions(
