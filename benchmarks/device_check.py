@@ -19,10 +19,24 @@ time per 1M steps), all in one process:
 * ``peak_bytes_in_use``: the device allocator's peak so far in this process (it cannot be
   reset, so it is monotone over the run; on CPU it is absent);
 
+* ``matmul_evidence``: what the compiled program's optimized HLO (``compiled.as_text()``)
+  says about its matmuls: dots and cuBLAS/cuDNN calls, their ``operand_precision``, algorithm
+  and operand types, and ``precision_applied``, whether that is the program's setting;
+* ``policy_max_rel_diff_vs_highest``: one forward pass of the agent's policy (256 states,
+  N = 1) compiled in the program's setting against the same pass at ``highest``, as
+  ``max|a - a_highest| / max|a_highest|`` (TF32 and bf16 inputs differ at about 1e-3, a
+  backend without TF32 not at all);
+
 then per agent the paper's decision frequency (one decision = 50 states x 50 candidates scored
-by the critic; agents without a critic: 50 states x 1, labelled) and single-state decisions/s.
-On a GPU, OFQL is also timed at matmul precision 'default' (TF32) for ``--precision_compare``
-seed counts.
+by the critic; agents without a critic: 50 states x 1, labelled) and single-state decisions/s,
+for each ``--decision_designs`` (``Policy``'s ``draws``: in the call, or NumPy's on the host).
+
+The process's matmul precision (``--matmul_precision``, default ``highest``) is set once,
+before anything compiles. On a GPU, ``--precision_agents`` (OFQL) are also timed in each of
+``--precisions`` for the ``--precision_compare`` seed counts: ``default`` (TF32 on recent
+NVIDIA GPUs) and ``high`` compile inside an explicit ``jax.default_matmul_precision`` context,
+``bfloat16`` is the agent config's ``matmul_dtype="bfloat16"`` (bf16 matmul inputs, float32
+accumulation) at the process precision; each program's evidence shows what it got.
 
 No program starts compiling after ``--budget_s`` and no decision measurement after
 ``--budget_s + --decision_budget_s``; what was left out is listed under ``skipped``. Every
@@ -33,24 +47,30 @@ what it measured. The schema is documented in ``docs/device_check.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jax
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput  # noqa: E402  (this folder's benchmark: variants, data, timers)
 
 from ofql_jax import results  # noqa: E402
+from ofql_jax.runtime import matmul_precision, set_matmul_precision  # noqa: E402
 from ofql_jax.trainer import MultiSeedTrainer, init_states  # noqa: E402
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+JAX_PRECISIONS = ("highest", "high", "default")  # a setting is one of these or "bfloat16"
 DEFAULT_AGENTS = ["ofql", "dql5", "fql10", "fbrac5", "bc", "flow_bc"]
 DEFAULT_SEEDS = [1, 3, 16, 64, 256]
 PACKAGES = [*results.PACKAGES, "ml-collections", "tensorboardX"]
@@ -73,6 +93,124 @@ def _memory(compiled) -> dict[str, int] | None:
     return {k: int(getattr(m, k)) for k in keys if hasattr(m, k)}
 
 
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+)\s*=\s*([a-z][a-z0-9]*)\[")
+_OPERANDS = {"dot": re.compile(r"\sdot\(([^)]*)\)"),
+             "custom-call": re.compile(r"\scustom-call\(([^)]*)\)")}  # fmt: skip
+_TARGET = re.compile(r'custom_call_target="([^"]+)"')
+_DOT_PRECISION = re.compile(r"operand_precision=\{(\w+),(\w+)\}")
+_DOT_ALGORITHM = re.compile(r"algorithm=(\w+)")
+_CONFIG_PRECISION = re.compile(r'"operand_precision":\["(\w+)","(\w+)"\]')
+_CONFIG_ALGORITHM = re.compile(r'"algorithm":"(\w+)"')
+_FUSION_KIND = re.compile(r'"kind":"(__[\w$]+)"')
+
+
+def _operand_types(args: str, types: dict[str, str]) -> str:
+    """``f32,f32`` for a dot's or call's first two operands (printed with or without shapes)."""
+    found = []
+    for token in args.split(",")[:2]:
+        token = token.strip()
+        if "[" in token:  # "f32[8,16]{1,0} %a"
+            found.append(token.split("[", 1)[0])
+        else:
+            found.append(types.get(token.lstrip("%"), "?"))
+    return ",".join(found)
+
+
+def matmul_evidence(hlo: str) -> dict:
+    """What an optimized HLO module (``compiled.as_text()``) does for its matmuls: ``dots``
+    (XLA dot instructions, on CPU and inside GPU Triton fusions) by ``operand_precision``
+    (absent = ``default``), algorithm and operand types; ``gemm_calls`` (cuBLAS custom calls
+    on a GPU) by target, precision, algorithm and operand types; ``fusion_kinds`` (e.g.
+    ``__triton_gemm``).
+
+    Example:
+        >>> matmul_evidence("%c = f32[2,2]{1,0} dot(%a, %b), operand_precision={highest,highest}")
+        ... # doctest: +ELLIPSIS
+        {'dots': 1, 'dot_precision': {'highest': 1}, ...}
+    """
+    types: dict[str, str] = {}
+    dots, gemms = Counter(), Counter()
+    dot_precision, dot_algorithm, dot_types = Counter(), Counter(), Counter()
+    gemm_precision, gemm_algorithm, gemm_types, kinds = Counter(), Counter(), Counter(), Counter()
+    for line in hlo.splitlines():
+        found = _INSTRUCTION.match(line)
+        if found:
+            types[found.group(1)] = found.group(2)
+        kinds.update(_FUSION_KIND.findall(line) if " fusion(" in line else [])
+        operands = _OPERANDS["dot"].search(line)
+        if operands:
+            dots["dot"] += 1
+            precision = _DOT_PRECISION.search(line)
+            dot_precision[precision.group(1).lower() if precision else "default"] += 1
+            algorithm = _DOT_ALGORITHM.search(line)
+            dot_algorithm[algorithm.group(1) if algorithm else "unset"] += 1
+            dot_types[_operand_types(operands.group(1), types)] += 1
+            continue
+        target = _TARGET.search(line)
+        operands = _OPERANDS["custom-call"].search(line)
+        if target and operands and any(k in target.group(1) for k in ("gemm", "matmul")):
+            gemms[target.group(1)] += 1
+            precision = _CONFIG_PRECISION.search(line)
+            gemm_precision[precision.group(1).lower() if precision else "default"] += 1
+            algorithm = _CONFIG_ALGORITHM.search(line)
+            gemm_algorithm[algorithm.group(1) if algorithm else "unset"] += 1
+            gemm_types[_operand_types(operands.group(1), types)] += 1
+    return {
+        "dots": dots["dot"],
+        "dot_precision": dict(dot_precision),
+        "dot_algorithm": dict(dot_algorithm),
+        "dot_operand_types": dict(dot_types),
+        "gemm_calls": dict(gemms),
+        "gemm_precision": dict(gemm_precision),
+        "gemm_algorithm": dict(gemm_algorithm),
+        "gemm_operand_types": dict(gemm_types),
+        "fusion_kinds": dict(kinds),
+    }
+
+
+def precision_applied(evidence: dict, precision: str, bf16_inputs: bool) -> bool:
+    """Whether ``matmul_evidence`` shows a program compiled at ``precision`` (every dot and
+    cuBLAS call carries it) and, with ``bf16_inputs``, with bf16 matmul operands (the agent's
+    trunk; its time embeddings stay float32). A program without matmuls proves nothing.
+
+    Example:
+        >>> precision_applied({"dot_precision": {"highest": 3}}, "highest", False)
+        True
+    """
+    seen = Counter(evidence.get("dot_precision", {})) + Counter(evidence.get("gemm_precision", {}))
+    if not seen or set(seen) != {precision}:
+        return False
+    if not bf16_inputs:
+        return True
+    operands = {**evidence.get("dot_operand_types", {}), **evidence.get("gemm_operand_types", {})}
+    return any("bf16" in pair for pair in operands)
+
+
+def policy_difference(agent, reference, precision: str, num_states: int = 256) -> float:
+    """``max|a - a_ref| / max|a_ref|`` of one policy forward pass (``decide`` at N = 1 on
+    ``num_states`` random states and fixed noise): ``agent`` compiled at ``precision``
+    against ``reference`` compiled at ``highest``, both with ``reference``'s parameters (the
+    two agents differ only in ``matmul_dtype``, whose parameters are float32 alike).
+
+    Example:
+        >>> policy_difference(make_variant("ofql", "bfloat16"), make_variant("ofql"), "highest")
+        ... # doctest: +SKIP
+        0.004
+    """
+    params = reference.init(jax.random.key(0)).policy_params
+    obs = jax.random.normal(jax.random.key(1), (num_states, reference.obs_dim))
+    noise = jax.random.normal(jax.random.key(2), (num_states, reference.noise_dim))
+
+    def forward(a, at: str) -> np.ndarray:
+        with jax.default_matmul_precision(at):  # explicit, never None: None means "default"
+            fn = jax.jit(lambda p, o, z: a.decide(p, {}, o, z)).lower(params, obs, noise)
+        return np.asarray(fn.compile()(params, obs, noise))
+
+    ref = forward(reference, "highest")
+    out = forward(agent, precision)
+    return float(np.abs(out - ref).max() / max(float(np.abs(ref).max()), 1e-30))
+
+
 def environment() -> dict:
     device = jax.local_devices()[0]
     return {
@@ -83,7 +221,7 @@ def environment() -> dict:
         "backend": jax.default_backend(),
         "device_kind": device.device_kind,
         "num_devices": jax.device_count(),
-        "matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "matmul_precision": matmul_precision(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "versions": results.package_versions(PACKAGES),
     }
@@ -91,32 +229,55 @@ def environment() -> dict:
 
 def priority(labels, seeds, compare) -> list[tuple[str, int, str]]:
     """Programs in the order they are built: each agent's smallest and largest seed counts
-    first (OFQL's 3 seeds, the paper's count, with them), then the TF32 comparison, then the
-    remaining seed counts, smallest first; so a spent budget drops the middle of the grid."""
+    first (OFQL's 3 seeds, the paper's count, with them), then the ``compare`` programs
+    ((label, seeds, setting): the precision comparison), then the remaining seed counts,
+    smallest first; so a spent budget drops the middle of the grid."""
     ends = [min(seeds), max(seeds)]
     first = [(label, n, "") for label in labels for n in dict.fromkeys(ends)]
     if "ofql" in labels and 3 in seeds:
         first.insert(1, ("ofql", 3, ""))
-    first += [("ofql", n, "default") for n in compare]
+    first += list(compare)
     rest = [(label, n, "") for n in sorted(seeds) for label in labels]
     return list(dict.fromkeys(first + rest))
 
 
+def matmul_dtype(setting: str) -> str:
+    """The agent config's ``matmul_dtype`` of a setting ("" = the process precision)."""
+    return "bfloat16" if setting == "bfloat16" else "float32"
+
+
+def expected_precision(setting: str) -> str:
+    """The precision a setting's dots must carry: its own, or the process's."""
+    return setting if setting in JAX_PRECISIONS else matmul_precision()
+
+
 def build_programs(keys, updates_for, data, deadline, skipped, workers: int):
-    """Compile the programs ``keys`` ((label, seeds, precision); precision "" = the process
-    default) ``workers`` at a time in threads (XLA compiles without the GIL, so each
-    ``compile_s`` is measured among concurrent compiles); none starts after ``deadline``."""
-    agents = {label: throughput.make_variant(label) for label, _, _ in keys}
+    """Compile the programs ``keys`` ((label, seeds, setting); setting "" = the process
+    precision) ``workers`` at a time in threads (XLA compiles without the GIL, so each
+    ``compile_s`` is measured among concurrent compiles); none starts after ``deadline``.
+    A precision setting is traced in an explicit thread-local ``jax.default_matmul_precision``
+    (a ``None`` context would mean "default", not the process's); every program's
+    ``matmul_evidence`` is read from its optimized HLO."""
+    agents = {(label, matmul_dtype(setting)): throughput.make_variant(label, matmul_dtype(setting))
+              for label, _, setting in keys}  # fmt: skip
 
     def build(key):
-        label, num_seeds, precision = key
+        label, num_seeds, setting = key
         if time.perf_counter() > deadline:
             return key, None
-        trainer = MultiSeedTrainer(agents[label], throughput.BATCH)
-        states = init_states(agents[label], list(range(num_seeds)))
-        with jax.default_matmul_precision(precision or None):  # thread-local, as the trace
+        agent = agents[label, matmul_dtype(setting)]
+        trainer = MultiSeedTrainer(agent, throughput.BATCH)
+        states = init_states(agent, list(range(num_seeds)))
+        explicit = setting in JAX_PRECISIONS
+        context = jax.default_matmul_precision(setting) if explicit else contextlib.nullcontext()
+        with context:  # thread-local, as the trace
             compiled = trainer.compile(states, data, updates_for(num_seeds))
-        return key, dict(trainer=trainer, states=states, compiled=compiled, workers=workers)
+        evidence = matmul_evidence(compiled.as_text())
+        evidence["precision_applied"] = precision_applied(
+            evidence, expected_precision(setting), setting == "bfloat16"
+        )
+        return key, dict(trainer=trainer, states=states, compiled=compiled, workers=workers,
+                         evidence=evidence)  # fmt: skip
 
     programs: dict[tuple[str, int, str], dict] = {}
     start = time.perf_counter()
@@ -134,8 +295,8 @@ def build_programs(keys, updates_for, data, deadline, skipped, workers: int):
 
 
 def _name(key) -> str:
-    label, num_seeds, precision = key
-    return f"{label} x {num_seeds} seeds" + (f" at precision {precision}" if precision else "")
+    label, num_seeds, setting = key
+    return f"{label} x {num_seeds} seeds" + (f" at {setting}" if setting else "")
 
 
 def bench_program(program: dict, data, updates: int, repeats: int) -> dict:
@@ -155,36 +316,44 @@ def bench_program(program: dict, data, updates: int, repeats: int) -> dict:
         "compile_threads": program["workers"],
         "memory_analysis": _memory(program["compiled"]),
         "peak_bytes_in_use": _peak_bytes(),
+        "matmul_evidence": program["evidence"],
     }
 
 
-def bench_agent(label, agent, programs, args, data, deadline, skipped) -> dict:
+def bench_agent(label, agents, programs, args, data, deadline, skipped) -> dict:
     out: dict = {"algorithm": throughput.VARIANTS[label][0],
                  "overrides": throughput.VARIANTS[label][1], "seeds": {}}  # fmt: skip
+    differences: dict[str, float] = {}  # one numeric check per setting
     for key in sorted(k for k in programs if k[0] == label):
+        setting = key[2]
         entry = bench_program(programs.pop(key), data, args.updates_for(key[1]), args.repeats)
-        where = "seeds" if not key[2] else f"seeds_precision_{key[2]}"
+        if setting not in differences:
+            agent = agents.get((label, matmul_dtype(setting))) or throughput.make_variant(
+                label, matmul_dtype(setting)
+            )
+            reference = agents.get((label, "float32")) or throughput.make_variant(label)
+            differences[setting] = policy_difference(agent, reference, expected_precision(setting))
+        entry["policy_max_rel_diff_vs_highest"] = differences[setting]
+        where = "seeds" if not setting else f"seeds_precision_{setting}"
         out.setdefault(where, {})[str(key[1])] = entry
         mem = (entry["memory_analysis"] or {}).get("temp_size_in_bytes")
+        evidence = entry["matmul_evidence"]
         print(
             f"{_name(key):>36}: {entry['seed_updates_per_s']:10.0f} seed-upd/s "
             f"({entry['program_updates_per_s']:8.1f} program upd/s, "
             f"{entry['hours_per_1m_steps']:6.2f} h/1M steps); compile {entry['compile_s']:5.1f} s"
-            + (f"; temp {mem / 2**20:.0f} MiB" if mem is not None else ""),
+            + (f"; temp {mem / 2**20:.0f} MiB" if mem is not None else "")
+            + f"; matmuls {evidence['dot_precision'] or evidence['gemm_precision']}"
+            f" applied={evidence['precision_applied']}"
+            f", policy rel diff vs highest {differences[setting]:.1e}",
             flush=True,
         )
     if time.perf_counter() > deadline:
         skipped.append(f"{label} decisions")
         return out
-    state = agent.init(jax.random.key(0))
-    n = 50 if agent.has_critic else 1
-    rates = throughput.bench_decisions(agent, state, 50, n, args.decision_calls, args.repeats)
-    out["decision"] = f"50 states x {n} candidate{'s' if n > 1 else ''}"
-    out["decisions_per_s"] = statistics.median(rates)
-    rates = throughput.bench_decisions(agent, state, 1, 1, args.decision_calls, args.repeats)
-    out["single_state_decisions_per_s"] = statistics.median(rates)
-    print(f"{label:>8} decisions/s ({out['decision']}): {out['decisions_per_s']:.0f}; "
-          f"one state: {out['single_state_decisions_per_s']:.0f}", flush=True)  # fmt: skip
+    agent = agents.get((label, "float32")) or throughput.make_variant(label)
+    out.update(throughput.decision_rates(agent, args.decision_calls, args.repeats,
+                                         args.decision_designs, label))  # fmt: skip
     return out
 
 
@@ -225,12 +394,29 @@ def main() -> int:
     )
     parser.add_argument("--compile_workers", type=int, default=min(8, os.cpu_count() or 1),
                         help="threads compiling programs")  # fmt: skip
-    parser.add_argument("--matmul_precision", default="highest",
-                        choices=["highest", "high", "default"],
-                        help="as config.matmul_precision (highest: true float32)")  # fmt: skip
-    parser.add_argument("--precision_compare", type=int, nargs="*", default=[1, 256],
-                        help="on a GPU, also time OFQL with these seed counts at precision "
-                        "'default' (TF32 on recent NVIDIA GPUs)")  # fmt: skip
+    parser.add_argument("--matmul_precision", default="highest", choices=JAX_PRECISIONS,
+                        help="the process's, as config.matmul_precision (highest: true "
+                        "float32); set before anything compiles")  # fmt: skip
+    parser.add_argument("--precisions", nargs="*", default=["default", "bfloat16"],
+                        choices=[*JAX_PRECISIONS, "bfloat16"],
+                        help="settings timed beside the process precision on a GPU: a JAX "
+                        "precision, or bfloat16 (matmul_dtype=bfloat16)")  # fmt: skip
+    parser.add_argument(
+        "--precision_agents",
+        nargs="*",
+        default=["ofql"],
+        choices=list(throughput.VARIANTS),
+        help="agents of that comparison",
+    )
+    parser.add_argument("--precision_compare", type=int, nargs="*", default=[1, 16, 256],
+                        help="seed counts of that comparison")  # fmt: skip
+    parser.add_argument(
+        "--decision_designs",
+        nargs="+",
+        default=["device", "host"],
+        choices=["auto", "device", "host"],
+        help="Policy(draws=...) timed, the first under the plain keys",
+    )
     parser.add_argument("--dry-run", action="store_true",
                         help="CPU smoke: 1 and 2 seeds, 20 updates, 1 repeat")  # fmt: skip
     args = parser.parse_args()
@@ -241,11 +427,12 @@ def main() -> int:
     args.updates_for = lambda n: max(args.updates // max(n // 16, 1), 20)
 
     start = time.perf_counter()
-    jax.config.update("jax_default_matmul_precision", args.matmul_precision)
+    set_matmul_precision(args.matmul_precision)  # once, before anything compiles
     out = environment()
     out["dry_run"] = args.dry_run
     names = ("agents", "seeds", "updates", "repeats", "decision_calls", "budget_s",
-             "decision_budget_s", "compile_workers")  # fmt: skip
+             "decision_budget_s", "compile_workers", "precisions", "precision_agents",
+             "precision_compare", "decision_designs")  # fmt: skip
     out["settings"] = {k: getattr(args, k) for k in names}
     print(f"device: {out['device_kind']} ({out['backend']}), jax {out['versions']['jax']}",
           flush=True)  # fmt: skip
@@ -255,15 +442,18 @@ def main() -> int:
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = start + args.budget_s
-    compare = args.precision_compare if out["backend"] == "gpu" or args.dry_run else []
-    keys = priority(args.agents, args.seeds, compare)
+    compare = [(label, n, setting) for label in args.precision_agents if label in args.agents
+               for setting in args.precisions if setting != args.matmul_precision
+               for n in args.precision_compare]  # fmt: skip
+    keys = priority(args.agents, args.seeds, compare if out["backend"] == "gpu" or args.dry_run
+                    else [])  # fmt: skip
     t0 = time.perf_counter()
     agents, programs = build_programs(keys, args.updates_for, data, deadline, out["skipped"],
                                       args.compile_workers)  # fmt: skip
     out["compile_seconds_total"] = time.perf_counter() - t0
     for label in args.agents:  # every compiled program is timed; decisions within the budget
         until = deadline + args.decision_budget_s
-        out["agents"][label] = bench_agent(label, agents[label], programs, args, data, until,
+        out["agents"][label] = bench_agent(label, agents, programs, args, data, until,
                                            out["skipped"])  # fmt: skip
         add_ratios(out["agents"])
         out["bench_seconds"] = time.perf_counter() - start

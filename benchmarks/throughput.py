@@ -9,13 +9,18 @@ For each agent variant (``--agents``; default: OFQL, DQL with T = 5, 10, 20, 50,
     critic (2,500 actions), through ``ofql_jax.policy.Policy``; agents without a critic
     act on 50 states with N = 1 (labelled);
   * single-state decisions/s (N = 1);
+  * with ``--decision_designs device host``, both rates for each place ``Policy`` can draw
+    its noise (``draws``: in the compiled call from a carried key, or by NumPy on the host
+    and passed in), timed in alternation;
   * FLOPs per update (XLA cost analysis);
 and once: the GFLOP/s of a plain [256, 256] x [256, 256] float32 matmul, so that runs on
-different days can be compared as ratios.
+different days can be compared as ratios. The matmul precision (``--matmul_precision``,
+default ``highest``: true float32) is set for the whole process before anything compiles.
 
 Usage:
     python benchmarks/throughput.py --json                  # every agent; JSON last
     python benchmarks/throughput.py --agents ofql dql5 --seeds 1 --repeats 3
+    python benchmarks/throughput.py --agents ofql dql5 fql10 --seeds --decision_designs device host
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numpy as np
 
 from ofql_jax.agents import AGENTS
 from ofql_jax.policy import Policy
+from ofql_jax.runtime import set_matmul_precision
 from ofql_jax.trainer import MultiSeedTrainer, init_states
 from ofql_jax.types import Transitions
 
@@ -100,19 +106,31 @@ def bench_training(agent, data, num_seeds: int, updates: int, repeats: int, grou
     return time_calls(trainer, states, data, updates, repeats), trainer.compile_seconds
 
 
-def bench_decisions(agent, state, num_states: int, num_candidates: int, calls: int, repeats: int):
-    """Calls/s of ``ofql_jax.policy.Policy`` on ``num_states`` states (one compiled call per
-    decision, host noise)."""
-    policy = Policy(agent, state, num_candidates, seed=0)
+def bench_decisions(
+    agent,
+    state,
+    num_states: int,
+    num_candidates: int,
+    calls: int,
+    repeats: int,
+    designs: tuple[str, ...] = ("auto",),
+) -> dict[str, list[float]]:
+    """Calls/s of ``ofql_jax.policy.Policy`` with each of ``designs`` as its ``draws``
+    (``device``: noise drawn in the compiled call from a carried key; ``host``: drawn by
+    NumPy and passed in) on ``num_states`` states; the designs take turns within each
+    repeat, so a machine that changes speed affects both alike."""
     obs = np.random.default_rng(0).normal(size=(num_states, OBS_DIM)).astype(np.float32)
     obs = obs[0] if num_states == 1 else obs
-    policy(obs)  # compile
-    rates = []
+    policies = {d: Policy(agent, state, num_candidates, seed=0, draws=d) for d in designs}
+    rates: dict[str, list[float]] = {d: [] for d in designs}
+    for policy in policies.values():
+        policy(obs)  # compile
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            policy(obs)
-        rates.append(calls / (time.perf_counter() - start))
+        for design, policy in policies.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                policy(obs)
+            rates[design].append(calls / (time.perf_counter() - start))
     return rates
 
 
@@ -166,21 +184,33 @@ def bench_agent(label: str, args, data) -> dict:
     if "train_updates_per_s" in out:
         out["hours_per_1m_steps"] = 1e6 / out["train_updates_per_s"] / 3600
 
+    out.update(decision_rates(agent, args.decision_calls, args.repeats, args.decision_designs,
+                              label))  # fmt: skip
+    if args.seeds:  # with the training figures
+        out["flops_per_update"] = flops_per_update(agent, data)
+        print(f"{label:>8} FLOPs/update {out['flops_per_update'] / 1e9:.3f} G", flush=True)
+    return out
+
+
+def decision_rates(agent, calls: int, repeats: int, designs=("auto",), label: str = "") -> dict:
+    """The paper's decision (50 states x 50 candidates; N = 1 without a critic) and one state
+    at N = 1: ``decisions_per_s`` and ``single_state_decisions_per_s`` for the first of
+    ``designs`` (``Policy``'s ``draws``), the same keys suffixed ``_<design>`` for the others
+    (e.g. ``decisions_per_s_host``); single states make ``10 * calls`` calls per repeat."""
     state = agent.init(jax.random.key(0))
     n = 50 if agent.has_critic else 1
-    rates = bench_decisions(agent, state, 50, n, args.decision_calls, args.repeats)
-    out["decision"] = f"50 states x {n} candidate{'s' if n > 1 else ''}"
-    out["decisions_per_s"] = statistics.median(rates)
-    out["decisions_per_s_stats"] = _stats(rates)
-    rates = bench_decisions(agent, state, 1, 1, 10 * args.decision_calls, args.repeats)
-    out["single_state_decisions_per_s"] = statistics.median(rates)
-    out["flops_per_update"] = flops_per_update(agent, data)
-    print(
-        f"{label:>8} decisions/s ({out['decision']}): {out['decisions_per_s']:.1f}; one "
-        f"state, N=1: {out['single_state_decisions_per_s']:.0f}; FLOPs/update "
-        f"{out['flops_per_update'] / 1e9:.3f} G",
-        flush=True,
-    )
+    out: dict = {"decision": f"50 states x {n} candidate{'s' if n > 1 else ''}"}
+    many = bench_decisions(agent, state, 50, n, calls, repeats, tuple(designs))
+    one = bench_decisions(agent, state, 1, 1, 10 * calls, repeats, tuple(designs))
+    for design in designs:
+        suffix = "" if design == designs[0] else f"_{design}"
+        out[f"decisions_per_s{suffix}"] = statistics.median(many[design])
+        out[f"decisions_per_s{suffix}_stats"] = _stats(many[design])
+        out[f"single_state_decisions_per_s{suffix}"] = statistics.median(one[design])
+        out[f"single_state_decisions_per_s{suffix}_stats"] = _stats(one[design])
+        print(f"{label or agent.name:>8} {design:>6} decisions/s ({out['decision']}): "
+              f"{statistics.median(many[design]):.1f}; one state, N=1: "
+              f"{statistics.median(one[design]):.0f}", flush=True)  # fmt: skip
     return out
 
 
@@ -188,17 +218,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     parser.add_argument("--agents", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 16])
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=[1, 16],
+        help="seed counts of the training figures (none: decisions only)",
+    )
     parser.add_argument("--updates", type=int, default=200, help="updates per timed call")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per figure")
     parser.add_argument("--decision_calls", type=int, default=100, help="decisions per repeat")
+    parser.add_argument(
+        "--decision_designs",
+        nargs="+",
+        default=["auto"],
+        choices=["auto", "device", "host"],
+        help="Policy(draws=...) to time, the first under the plain keys: auto (the default: "
+        "host on CPUs), device (in the call, from a carried key), host (NumPy, passed in)",
+    )
     parser.add_argument("--matmul_dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument(
+        "--matmul_precision",
+        default="highest",
+        choices=["highest", "high", "default"],
+        help="for the whole process, as config.matmul_precision",
+    )
     parser.add_argument("--seeds_per_group", type=int, default=0, help="0: backend default")
     args = parser.parse_args()
+    set_matmul_precision(args.matmul_precision)  # before anything compiles
 
     data = _dataset()
     out: dict = {"backend": jax.default_backend(), "devices": len(jax.devices())}
     out["jax_version"] = jax.__version__
+    out["matmul_precision"] = args.matmul_precision
+    out["decision_designs"] = args.decision_designs
     out["matmul_dtype"] = args.matmul_dtype
     out["seeds_per_group"] = args.seeds_per_group
     mm = bench_matmul(args.repeats)

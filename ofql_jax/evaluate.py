@@ -12,7 +12,7 @@ episode). Prints the normalised score per seed and writes everything to a JSON f
 ``--video`` renders ``--video_episodes`` episodes per chosen seed offscreen with MuJoCo
 (``ofql_jax.video``: EGL on a GPU, OSMesa on CPU) and writes one MP4 per seed
 (``out.mp4`` for one seed, ``out_seed<v>.mp4`` for several). Filmed episodes use the fast
-``Policy`` (host-side noise), so their returns, given in the JSON, are fresh episodes and
+``Policy`` (its own random stream), so their returns, given in the JSON, are fresh episodes and
 not the evaluation's.
 """
 

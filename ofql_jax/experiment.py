@@ -42,7 +42,7 @@ from ofql_jax.evaluation import (
 from ofql_jax.parallel import check_divisible, make_mesh, replicated
 from ofql_jax.reporting import NullReporter, Reporter, write_json_atomic
 from ofql_jax.results import RESULTS_FILE, finite_or_none, provenance, summarize, transitions_hash
-from ofql_jax.runtime import compilation_cache_hits
+from ofql_jax.runtime import compilation_cache_hits, matmul_precision, set_matmul_precision
 from ofql_jax.stop_request import StopRequest
 from ofql_jax.sweep import Member, apply_settings, make_members, parse_sweep, setting_name
 from ofql_jax.tasks import PROTOCOL_FIELDS, get_task
@@ -166,8 +166,11 @@ class Experiment:
                  allow_config_change: bool = False):  # fmt: skip
         check_config(config)
         self._cache_hits_before = compilation_cache_hits()
-        # Every program this experiment compiles uses it (it is part of JAX's trace context).
-        jax.config.update("jax_default_matmul_precision", config.matmul_precision)
+        # The CLI and the suite set it at process start (runtime.setup_process); this covers a
+        # library caller and a suite cell of another precision, before the run compiles
+        # anything, and reads back what its programs get (results.json records that).
+        set_matmul_precision(config.matmul_precision)
+        self.matmul_precision = matmul_precision()
         self.config, self.workdir = config, Path(workdir)
         self.is_main = jax.process_index() == 0  # only process 0 logs and writes files
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -437,7 +440,7 @@ class Experiment:
             "seed_updates_per_second": rate * len(self.members) if rate else None,
             "compile_seconds": self.trainer.compile_seconds,
             "compilation_cache_hits": compilation_cache_hits() - self._cache_hits_before,
-            "matmul_precision": c.matmul_precision,
+            "matmul_precision": self.matmul_precision,
             **provenance(),
         }
         everyone = list(range(len(self.members)))

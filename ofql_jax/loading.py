@@ -137,7 +137,7 @@ class LoadedRun:
         ``num_candidates`` defaults to the run's protocol (``eval_candidates``; 1 for an
         agent without a critic); ``overrides`` may set ``actor`` (``"online"``/``"ema"``),
         ``noise_temperature`` and ``q_temperature``, else the protocol's are used.
-        ``noise_seed`` seeds its host-side noise generator.
+        ``noise_seed`` seeds its random draws (host-side on a CPU, a device key elsewhere).
         """
         if num_candidates is None:
             num_candidates = self.config.eval_candidates if self.agent.has_critic else 1

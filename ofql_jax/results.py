@@ -21,9 +21,11 @@ suite runner and the report read it back with ``load_results``. Its keys:
 - cost and provenance: ``updates_per_second`` (the median over this process's training
   chunks, so a paused chunk counts once), ``seed_updates_per_second``,
   ``compile_seconds``, ``compilation_cache_hits`` (programs this process loaded from the
-  persistent compilation cache for the run), ``matmul_precision``
-  (``config.matmul_precision``: highest = true float32; default = TF32 on recent NVIDIA
-  GPUs), ``versions``, ``backend``, ``device_count``, ``devices``.
+  persistent compilation cache for the run), ``matmul_precision`` (what the run's programs
+  were compiled at: ``config.matmul_precision``, set process-wide before anything compiles
+  by ``ofql_jax.runtime.set_matmul_precision`` and read back from JAX; highest = true
+  float32; default = TF32 on recent NVIDIA GPUs, float32 on CPUs), ``versions``,
+  ``backend``, ``device_count``, ``devices``.
 
 Example:
     >>> summarize({"scores": [10.0, None, 30.0]}, [0, 1, 2], ["0", "1", "2"], {"1": 5}, [""])

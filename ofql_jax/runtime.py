@@ -1,9 +1,10 @@
 """Process-wide switches, set once by an entry point before any experiment is built.
 
-``jax.distributed.initialize`` must precede every other JAX call of a process, and the
-persistent compilation cache is one directory per process; neither belongs to one
-experiment, so ``python -m ofql_jax.main`` and ``python -m ofql_jax.suite`` call
-``setup_process`` once and may then run many experiments.
+``jax.distributed.initialize`` must precede every other JAX call of a process, the
+persistent compilation cache is one directory per process, and the float32 matmul precision
+is part of every program's trace; none belongs to one experiment, so ``python -m
+ofql_jax.main`` and ``python -m ofql_jax.suite`` call ``setup_process`` once, before anything
+compiles, and may then run many experiments (the benchmarks call ``set_matmul_precision``).
 
 Example:
     >>> import ml_collections
@@ -74,10 +75,42 @@ def cluster_from_environment() -> dict[str, str | int]:
         ) from None
 
 
+def matmul_precision() -> str:
+    """The float32 matmul precision a program traced now gets (``default`` when unset).
+
+    Example:
+        >>> set_matmul_precision("highest"); matmul_precision()
+        'highest'
+    """
+    return str(jax.config.jax_default_matmul_precision or "default")
+
+
+def set_matmul_precision(precision: str) -> None:
+    """Every float32 matmul the process compiles from now on runs at ``precision``:
+    ``highest`` (true float32), ``high`` or ``default`` (the backend's fastest: TF32 on
+    recent NVIDIA GPUs, bf16 passes on TPUs, float32 on CPUs). Process-wide, so call it
+    first; JAX keys its compiled programs on it, so a later call changes only later programs.
+
+    Raises ``OFQLError`` when a ``jax.default_matmul_precision`` context in this thread
+    overrides it: a program would then silently compile at the context's precision.
+
+    Example:
+        >>> set_matmul_precision("highest")
+    """
+    jax.config.update("jax_default_matmul_precision", precision)
+    applied = matmul_precision()
+    if applied != precision:
+        raise OFQLError(
+            f"matmul precision {precision!r} is overridden by a jax.default_matmul_precision"
+            f"({applied!r}) context: leave the context before building the run."
+        )
+
+
 def setup_process(config: ml_collections.ConfigDict) -> None:
     """Join the cluster when ``config.distributed`` (once per process; see
-    ``cluster_from_environment``) and switch on the compilation cache of
-    ``config.compilation_cache_dir``."""
+    ``cluster_from_environment``), switch on the compilation cache of
+    ``config.compilation_cache_dir`` and set a valid ``config.matmul_precision`` before
+    anything compiles."""
     global _distributed_ready
     if config.distributed and not _distributed_ready:
         # CPU devices of several processes talk through Gloo (GPUs use NCCL regardless).
@@ -92,3 +125,8 @@ def setup_process(config: ml_collections.ConfigDict) -> None:
             ) from None
         _distributed_ready = True
     enable_compilation_cache(config.compilation_cache_dir)
+    from ofql_jax.config_checks import MATMUL_PRECISIONS
+
+    # A bad value is left to check_config, which names the field and its choices.
+    if config.get("matmul_precision") in MATMUL_PRECISIONS:
+        set_matmul_precision(config.matmul_precision)
