@@ -12,7 +12,7 @@ action-space diagnostic ``diag/action_ratio`` (eta |J g_Q| / |J g_BC|, docs/algo
 
 A setting is ``algorithm[:field=value,...]`` with the agent's config fields, e.g.
 
-    python benchmarks/bandit_study.py                                  # the issue-35 grid
+    python benchmarks/bandit_study.py                                  # issue 35's grid
     python benchmarks/bandit_study.py ofql ofql:endpoint_ratio=0 dql flow_bc --steps 3000
     python benchmarks/bandit_study.py ofql:eta=0.001 --reward rising --json out.json
     python benchmarks/bandit_study.py --load out.json --plot out.png   # a figure, no training
@@ -34,14 +34,13 @@ from ofql_jax.trainer import init_states, make_diagnostics, make_train_chunk, se
 
 RATIO = "diag/action_ratio"
 DIAGNOSTICS = ("action_ratio", "action_ratio_adam", "action_cos", "grad_ratio", "q_policy_mean")
-DEFAULT_SETTINGS = (
-    "flow_bc",
+DEFAULT_SETTINGS = (  # the default, each open choice against it, and the baselines
     "ofql",
-    "ofql:eta=0.0",
-    "ofql:eta=0.001",
+    "ofql:bc_loss_reduction=mean",
     "ofql:endpoint_ratio=0.25",
-    "ofql:endpoint_ratio=0.25,bc_loss_reduction=sum",
-    "ofql:bc_loss_reduction=sum",
+    "ofql:eta=0.001",
+    "ofql:eta=1.0",
+    "flow_bc",
     "dql",
     "fql",
 )
