@@ -1,13 +1,13 @@
 """A peer reference run outside this package: CORL's TD3+BC on a replica (issue 35).
 
-Set up (CORL's code is not part of ofql-jax; fetch it, e.g. github.com/tinkoff-ai/CORL):
+Set up (CORL's code is not part of ofql-jax; fetch github.com/tinkoff-ai/CORL, run at 6afec90):
 
     mkdir -p runs/peer_td3bc && cd runs/peer_td3bc
     cp <CORL>/algorithms/offline/td3_bc.py .        # then delete `import d4rl` and replace
                                                     # `import gym` by `import gymnasium as gym`
     cp <CORL>/configs/offline/td3_bc/hopper/medium_expert_v2.yaml .
     python -m venv --system-site-packages venv    # ofql-jax's environment: minari, gymnasium
-    venv/bin/pip install torch==2.13.0 pyrallis
+    venv/bin/pip install torch==2.13.0 pyrallis==0.3.1
     cp ../../benchmarks/peers/corl_td3bc.py driver.py
     OMP_NUM_THREADS=1 venv/bin/python driver.py --out run_seed0 --max-timesteps 1000000 \
         --eval-freq 100000 --n-episodes 10 --seed 0 --log-every 5000   # resumes from run_seed0
