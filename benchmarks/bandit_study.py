@@ -72,11 +72,10 @@ def bandit_config(name: str, overrides: dict, width: int = 128):
 
 
 def run(
-    setting: str, steps: int, chunk: int, seeds: int, reward: str, act_dim: int, spread: float
+    name: str, config, steps: int, chunk: int, seeds: int, reward: str, act_dim: int, spread: float
 ) -> list[dict]:
-    """Train one setting; after every chunk, the policy's place on the bandit (seed means)."""
-    name, overrides = parse_setting(setting)
-    config = bandit_config(name, overrides)
+    """Train agent ``name`` with ``config``; after every chunk, the policy's place on the bandit
+    (seed means)."""
     data = bimodal_bandit(act_dim=act_dim, reward=reward, spread=spread)
     data = jax.tree.map(jnp.asarray, data)
     agent = AGENTS[name].make(config, data.observations.shape[1], act_dim, steps)
@@ -163,7 +162,7 @@ def main() -> None:
         configs[setting] = {"algorithm": name, **{f: c[f] for f in fields if f in c}}
         start = time.perf_counter()
         rows = run(
-            setting, args.steps, args.chunk, args.seeds, args.reward, args.act_dim, args.spread
+            name, c, args.steps, args.chunk, args.seeds, args.reward, args.act_dim, args.spread
         )
         results[setting] = rows
         cells = "  ".join(

@@ -19,6 +19,7 @@ import os
 import jax
 import ml_collections
 
+from ofql_jax.config_checks import MATMUL_PRECISIONS
 from ofql_jax.errors import OFQLError
 from ofql_jax.paths import cache_path
 
@@ -125,8 +126,6 @@ def setup_process(config: ml_collections.ConfigDict) -> None:
             ) from None
         _distributed_ready = True
     enable_compilation_cache(config.compilation_cache_dir)
-    from ofql_jax.config_checks import MATMUL_PRECISIONS
-
     # A bad value is left to check_config, which names the field and its choices.
     if config.get("matmul_precision") in MATMUL_PRECISIONS:
         set_matmul_precision(config.matmul_precision)

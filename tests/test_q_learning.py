@@ -15,11 +15,9 @@ from ofql_jax.sweep import apply_settings, make_members
 from ofql_jax.trainer import init_states, make_train_chunk
 
 
-def tiny_ofql(**overrides):
+def tiny_ofql():
     c = AGENTS["ofql"].default_config()
     c.hidden_dims, c.critic_hidden_dims, c.time_dim = (16, 16), (16, 16), 8
-    for key, value in overrides.items():
-        c[key] = value
     return AGENTS["ofql"].make(c, 4, 3, 1000)
 
 
