@@ -30,7 +30,7 @@ import numpy as np
 
 from ofql_jax.agents import AGENTS
 from ofql_jax.data.synthetic import BIMODAL_SPREAD, bimodal_bandit, bimodal_stats
-from ofql_jax.trainer import init_states, make_diagnostics, make_train_chunk, seed_values
+from ofql_jax.training.trainer import init_states, make_diagnostics, make_train_chunk, seed_values
 
 RATIO = "diag/action_ratio"
 DIAGNOSTICS = ("action_ratio", "action_ratio_adam", "action_cos", "grad_ratio", "q_policy_mean")

@@ -65,9 +65,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput  # noqa: E402  (this folder's benchmark: variants, data, timers)
 
-from ofql_jax import results  # noqa: E402
-from ofql_jax.runtime import matmul_precision, set_matmul_precision  # noqa: E402
-from ofql_jax.trainer import MultiSeedTrainer, init_states  # noqa: E402
+from ofql_jax.results import schema as results  # noqa: E402
+from ofql_jax.training.runtime import matmul_precision, set_matmul_precision  # noqa: E402
+from ofql_jax.training.trainer import MultiSeedTrainer, init_states  # noqa: E402
 
 SCHEMA_VERSION = 2
 JAX_PRECISIONS = ("highest", "high", "default")  # a setting is one of these or "bfloat16"

@@ -38,7 +38,7 @@ REPLICA_STEPS=50000 CLI_TIMEOUT=170
 if [[ "${SKIP_CLI:-0}" == 1 ]]; then
   true &  # nothing to build
 else
-  JAX_PLATFORMS=cpu python3 -m ofql_jax.data.replica --env=hopper --level=medium \
+  JAX_PLATFORMS=cpu python3 -m ofql_jax.behavior.replica --env=hopper --level=medium \
     --num_steps=$REPLICA_STEPS > "$OUT/replica.log" 2>&1 &
 fi
 REPLICA_PID=$!

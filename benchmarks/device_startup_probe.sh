@@ -11,7 +11,7 @@ T0=$(date +%s)
 SCRATCH=$(mktemp -d); export PYTHONUNBUFFERED=1 MINARI_DATASETS_PATH=$SCRATCH/minari
 source benchmarks/wheels.sh; install_wheels .whl $SCRATCH/site || exit 2
 echo "wheels: $(( $(date +%s) - T0 )) s"
-JAX_PLATFORMS=cpu python3 -m ofql_jax.data.replica --env=hopper --level=medium --num_steps=20000 > /dev/null 2>&1
+JAX_PLATFORMS=cpu python3 -m ofql_jax.behavior.replica --env=hopper --level=medium --num_steps=20000 > /dev/null 2>&1
 echo "replica: $(( $(date +%s) - T0 )) s"
 run() {  # $1 label, rest env
   local label=$1; shift

@@ -30,8 +30,8 @@ import numpy as np
 
 from ofql_jax.agents import AGENTS
 from ofql_jax.data.synthetic import linear_bandit
-from ofql_jax.diagnostics import outside_bounds, value_bounds
-from ofql_jax.trainer import diagnosed_chunks
+from ofql_jax.maths.diagnostics import outside_bounds, value_bounds
+from ofql_jax.training.trainer import diagnosed_chunks
 
 
 def run(

@@ -28,7 +28,7 @@ import numpy as np
 
 from ofql_jax.agents.ofql import default_config, make_ofql
 from ofql_jax.data import ActionScaler, DatasetInfo, observation_dim
-from ofql_jax.evaluation import Evaluator
+from ofql_jax.evaluation.evaluator import Evaluator
 
 ENV_ID = "Hopper-v5"
 

@@ -1,6 +1,7 @@
 """The actor's Q-term gradient of a trained run in float32 against float64.
 
-Loads a run's checkpoint (``ofql_jax.loading.load_run``) and, on batches of its own dataset,
+Loads a run's checkpoint (``ofql_jax.training.loading.load_run``) and, on batches of its own
+dataset,
 prints the agent's ``diagnose`` values ``q_grad_norm`` (the norm of the Q term's gradient
 in the policy's parameters, which flows through the critics' dQ/da) and ``bc_grad_norm``,
 computed in float32 or, with ``--x64``, with the state, the batch and the noise in float64.
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--x64", action="store_true", help="float64 state, batch and noise")
     parser.add_argument("--activation", choices=("ofql", "jax"), default="ofql",
-                        help="ofql: ofql_jax.networks.mish; jax: jax.nn.mish")  # fmt: skip
+                        help="ofql: ofql_jax.maths.networks.mish; jax: jax.nn.mish")  # fmt: skip
     args = parser.parse_args()
 
     import jax
@@ -41,10 +42,10 @@ def main() -> None:
     import jax.numpy as jnp
     import numpy as np
 
-    import ofql_jax.networks as networks
-    from ofql_jax.errors import OFQLError
-    from ofql_jax.experiment import load_run_data
-    from ofql_jax.loading import load_run
+    import ofql_jax.maths.networks as networks
+    from ofql_jax.core.errors import OFQLError
+    from ofql_jax.training.experiment import load_run_data
+    from ofql_jax.training.loading import load_run
 
     if args.activation == "jax":
         networks.ACTIVATIONS["mish"] = jax.nn.mish

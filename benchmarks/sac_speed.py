@@ -45,7 +45,7 @@ def measure(env_id: str, updates: int) -> dict:
     import numpy as np
 
     from ofql_jax.behavior.sac import make_sac
-    from ofql_jax.types import Transitions
+    from ofql_jax.core.types import Transitions
 
     env = gym.make(env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]

@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from ofql_jax import load_run
-from ofql_jax.errors import OFQLError
+from ofql_jax.core.errors import OFQLError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ofql_jax.reporting import read_scalars
+from ofql_jax.results.writers import read_scalars
 
 
 def load(run: Path, keys: list[str]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:

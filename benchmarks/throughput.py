@@ -6,7 +6,7 @@ For each agent variant (``--agents``; default: OFQL, DQL with T = 5, 10, 20, 50,
     lax.scan of K updates, batches sampled on the device, seeds vmapped in groups of
     ``--seeds_per_group``, 0 = the backend default, 2 on CPU), and the compile time;
   * the paper's decision frequency: one decision = 50 states x 50 candidates scored by the
-    critic (2,500 actions), through ``ofql_jax.policy.Policy``; agents without a critic
+    critic (2,500 actions), through ``ofql_jax.evaluation.policy.Policy``; agents without a critic
     act on 50 states with N = 1 (labelled);
   * single-state decisions/s (N = 1);
   * with ``--decision_designs device host``, both rates for each place ``Policy`` can draw
@@ -35,10 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ofql_jax.agents import AGENTS
-from ofql_jax.policy import Policy
-from ofql_jax.runtime import set_matmul_precision
-from ofql_jax.trainer import MultiSeedTrainer, init_states
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.evaluation.policy import Policy
+from ofql_jax.training.runtime import set_matmul_precision
+from ofql_jax.training.trainer import MultiSeedTrainer, init_states
 
 OBS_DIM, ACT_DIM, BATCH, WIDTH = 17, 6, 256, 256  # HalfCheetah shapes, DQL sizes
 
@@ -115,7 +115,7 @@ def bench_decisions(
     repeats: int,
     designs: tuple[str, ...] = ("auto",),
 ) -> dict[str, list[float]]:
-    """Calls/s of ``ofql_jax.policy.Policy`` with each of ``designs`` as its ``draws``
+    """Calls/s of ``ofql_jax.evaluation.policy.Policy`` with each of ``designs`` as its ``draws``
     (``device``: noise drawn in the compiled call from a carried key; ``host``: drawn by
     NumPy and passed in) on ``num_states`` states; the designs take turns within each
     repeat, so a machine that changes speed affects both alike."""

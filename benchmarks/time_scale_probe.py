@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from ofql_jax.agents.ofql import default_config, make_ofql
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
 
 
 def main(scales: list[float]) -> None:

@@ -17,8 +17,8 @@ Kitchen), 5 seeds. The protocol sets the fields below; ``protocol`` itself only 
 import ml_collections
 
 from ofql_jax.agents import get_agent_spec
-from ofql_jax.errors import OFQLError
-from ofql_jax.tasks import DQL_EVAL, PAPER_EVAL, PROTOCOLS, get_task
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.tasks import DQL_EVAL, PAPER_EVAL, PROTOCOLS, get_task
 
 DEFAULT_TASK = "hopper-medium"
 
@@ -53,7 +53,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.protocol = protocol  # paper | dql: set after the colon (it sets the fields marked [P])
     # What to train on.
-    c.task = task_spec.name  # the paper's task name (see ofql_jax/tasks.py)
+    c.task = task_spec.name  # the paper's task name (see ofql_jax/core/tasks.py)
     c.dataset_id = ""  # any Minari id(s), comma-separated to concatenate; "" = the task's
     c.data_source = "auto"  # official | replica (ofql/<env>/<level>-v0, built offline) | auto
     c.download = True  # fetch missing official datasets from the Minari server if reachable

@@ -14,20 +14,12 @@ A finished run::
 """
 
 from ofql_jax.agents import AGENTS, Agent, AgentState, default_config, make_ofql
-from ofql_jax.errors import OFQLError
-from ofql_jax.trainer import init_states, make_train_chunk, seed_keys, seed_values
-from ofql_jax.types import Transitions
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.types import Transitions
+from ofql_jax.training.loading import LoadedRun, load_run
+from ofql_jax.training.trainer import init_states, make_train_chunk, seed_keys, seed_values
 
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str):
-    # Loading pulls in the experiment, data and evaluation modules: imported on first use.
-    if name in ("load_run", "LoadedRun"):
-        from ofql_jax import loading
-
-        return getattr(loading, name)
-    raise AttributeError(f"module 'ofql_jax' has no attribute {name!r}")
 
 
 __all__ = [

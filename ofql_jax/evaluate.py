@@ -10,7 +10,7 @@ episode). Prints the normalised score per seed and writes everything to a JSON f
 (``--out``; default ``<workdir>/evaluations/step_<N>.json``, never overwritten).
 
 ``--video`` renders ``--video_episodes`` episodes per chosen seed offscreen with MuJoCo
-(``ofql_jax.video``: EGL on a GPU, OSMesa on CPU) and writes one MP4 per seed
+(``ofql_jax.evaluation.video``: EGL on a GPU, OSMesa on CPU) and writes one MP4 per seed
 (``out.mp4`` for one seed, ``out_seed<v>.mp4`` for several). Filmed episodes use the fast
 ``Policy`` (its own random stream), so their returns, given in the JSON, are fresh episodes and
 not the evaluation's.
@@ -26,8 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from ofql_jax.cli_help import int_list
-from ofql_jax.errors import OFQLError
+from ofql_jax.core.cli_help import int_list
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.evaluation.evaluator import episode_env_seed
+from ofql_jax.evaluation.video import choose_gl_backend, render_episode, write_mp4
+from ofql_jax.results.writers import write_json_atomic
+from ofql_jax.training.loading import load_run
 
 EXIT_USER_ERROR = 2
 
@@ -96,8 +100,6 @@ def check_args(args: argparse.Namespace) -> None:
 
 def film(run, args: argparse.Namespace, seeds: list[int]) -> list[dict[str, Any]]:
     """Render ``--video_episodes`` episodes per seed into one MP4 per seed."""
-    from ofql_jax.evaluation import episode_env_seed
-    from ofql_jax.video import choose_gl_backend, render_episode, write_mp4
 
     backend = choose_gl_backend()
     width, height = args.video_size
@@ -129,8 +131,6 @@ def film(run, args: argparse.Namespace, seeds: list[int]) -> list[dict[str, Any]
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    from ofql_jax.loading import load_run
-    from ofql_jax.reporting import write_json_atomic
 
     check_args(args)
     run = load_run(args.workdir, args.step)

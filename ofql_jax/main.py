@@ -5,7 +5,7 @@ Flags: ``--config`` (an ml_collections config file, fields overridable with
 ``runs/<task>``; re-running on a workdir with checkpoints resumes), ``--overwrite``
 (move an existing run in the workdir aside and start afresh), ``--allow_config_change``
 (resume although the saved config differs), ``--debug`` (show tracebacks), ``--help``
-(every config field with its default and comment; ``ofql_jax.cli_help``). A failure the
+(every config field with its default and comment; ``ofql_jax.core.cli_help``). A failure the
 user can fix ends in one sentence on stderr and exit status 2; nothing in the workdir is
 overwritten, and a failed start removes the folders it created.
 """
@@ -20,6 +20,13 @@ from pathlib import Path
 
 from absl import flags, logging
 from ml_collections import config_flags
+
+from ofql_jax.agents import AGENTS
+from ofql_jax.core.cli_help import closest_fields, config_fields, help_text
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.workdir_lock import WorkdirLock
+from ofql_jax.training.experiment import move_aside, run
+from ofql_jax.training.runtime import setup_process
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config, e.g. experiments/d4rl.py:hopper-medium.", lock_config=True
@@ -99,16 +106,12 @@ def _load_default_config(argv: list[str]):
 
 def _default_fields(argv: list[str]) -> list[str] | None:
     """Every field of the config the command line names (None if it does not load)."""
-    from ofql_jax.cli_help import config_fields
-
     loaded = _load_default_config(argv)
     return None if loaded is None else config_fields(loaded[0])
 
 
 def _closest_hint(name: str, fields: list[str] | None) -> str:
     """`` (did you mean --config.x or --config.y?)`` or the run fields and ``--help``."""
-    from ofql_jax.cli_help import closest_fields
-
     if fields is None:
         return ""
     near = closest_fields(name, fields)
@@ -121,9 +124,6 @@ def _closest_hint(name: str, fields: list[str] | None) -> str:
 def help_page(argv: list[str]) -> str | None:
     """The ``--help`` page for the config the command line names (None if it cannot load)."""
     import inspect
-
-    from ofql_jax.agents import AGENTS
-    from ofql_jax.cli_help import help_text
 
     loaded = _load_default_config(argv)
     if loaded is None:
@@ -213,8 +213,6 @@ def _algorithm_into_config_arg(argv: list[str]) -> list[str]:
 
 def parse(argv: list[str]) -> str | None:
     """Parse flags and load the config; return an error sentence for user mistakes."""
-    from ofql_jax.errors import OFQLError
-
     protocol_flag = [a for a in argv if a.split("=", 1)[0] == "--config.protocol"]
     if protocol_flag:
         return (
@@ -280,11 +278,6 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USER_ERROR
-
-    from ofql_jax.errors import OFQLError
-    from ofql_jax.experiment import move_aside, run
-    from ofql_jax.runtime import setup_process
-    from ofql_jax.workdir_lock import WorkdirLock
 
     config = _CONFIG.value
     workdir = _WORKDIR.value or os.path.join("runs", config.task)

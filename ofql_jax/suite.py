@@ -6,15 +6,15 @@ A suite file (``experiments/suites/*.py``) returns an ``ml_collections.ConfigDic
 ``cells`` are made with ``cell(...)``; any suite field can be overridden on the command line
 (``--suite.seeds=2``, ``--suite.defaults.num_steps=5000``, ``--suite.select=main``).
 
-Each cell is one multi-seed program (``ofql_jax.experiment.Experiment``) in
+Each cell is one multi-seed program (``ofql_jax.training.experiment.Experiment``) in
 ``<workdir>/programs/<name>``; cells that differ only in sweepable hyperparameters of the
 same agent (e.g. ``agent.eta``) run as ONE vmapped sweep program. When a program finishes,
 each of its cells gets ``<workdir>/cells/<cell>/results.json`` (for a merged sweep, the
-cell's own setting, see ``ofql_jax.results.select_setting``). Re-running the command skips
+cell's own setting, see ``ofql_jax.results.schema.select_setting``). Re-running the command skips
 finished programs and resumes a partial one from its newest checkpoint; a failed cell is
 recorded and the suite goes on (exit status 1 at the end); SIGTERM / Ctrl-C saves a
 checkpoint and stops the suite (re-run to resume). ``suite.json`` (the plan) and
-``status.json`` (state, error and wall time per cell) are what ``ofql_jax.report`` reads.
+``status.json`` (state, error and wall time per cell) are what ``ofql_jax.results.report`` reads.
 
 Example suite file::
 
@@ -47,7 +47,15 @@ from typing import Any
 
 import ml_collections
 
-from ofql_jax.errors import OFQLError, StoppedError
+from ofql_jax.agents import get_agent_spec
+from ofql_jax.core.errors import OFQLError, StoppedError
+from ofql_jax.core.tasks import get_task
+from ofql_jax.results.report import write_report
+from ofql_jax.results.schema import load_results, select_setting
+from ofql_jax.results.writers import write_json_atomic
+from ofql_jax.training.experiment import Experiment
+from ofql_jax.training.runtime import setup_process
+from ofql_jax.training.sweep import setting_name
 
 GROUPS = ("main", "one_step_ablation", "flow_ratio", "eta_grid")
 EXIT_USER_ERROR, EXIT_CELL_FAILED = 2, 1
@@ -116,8 +124,6 @@ def task_default(algorithm: str, task: str, field: str, protocol: str = "paper")
         >>> task_default("ofql", "kitchen-mixed", "eta")
         0.01
     """
-    from ofql_jax.agents import get_agent_spec
-    from ofql_jax.tasks import get_task
 
     spec = get_agent_spec(algorithm)
     values = spec.task_defaults(get_task(task), protocol)
@@ -240,8 +246,6 @@ def selected_cells(suite: ml_collections.ConfigDict) -> list[dict[str, Any]]:
 
 
 def _sweepable(algorithm: str) -> tuple[str, ...]:
-    from ofql_jax.agents import get_agent_spec
-
     return tuple(get_agent_spec(algorithm).sweepable or ())
 
 
@@ -415,8 +419,6 @@ class SuiteRunner:
         return {"cells": {}, "machine": machine_info(), "commands": []}
 
     def _write(self) -> None:
-        from ofql_jax.reporting import write_json_atomic
-
         cells = {}
         for program in self.programs:
             for c, setting in zip(program.cells, program.settings, strict=True):
@@ -442,15 +444,11 @@ class SuiteRunner:
 
     def _set(self, program: Program, **fields: Any) -> None:
         """Update the program's cells in status.json (``run`` has written the plan already)."""
-        from ofql_jax.reporting import write_json_atomic
-
         for c in program.cells:
             self.status["cells"].setdefault(c["name"], {}).update(fields)
         write_json_atomic(self.workdir / "status.json", self.status)
 
     def _finished(self, program: Program) -> bool:
-        from ofql_jax.results import load_results
-        from ofql_jax.sweep import setting_name
 
         try:
             results = load_results(self.workdir / "programs" / program.name)
@@ -471,9 +469,6 @@ class SuiteRunner:
 
     def _publish(self, program: Program) -> None:
         """Write each cell's own results.json (its setting of a merged sweep) and config."""
-        from ofql_jax.reporting import write_json_atomic
-        from ofql_jax.results import load_results, select_setting
-        from ofql_jax.sweep import setting_name
 
         results = load_results(self.workdir / "programs" / program.name)
         names = [s.get("name") for s in results.get("settings", [])]
@@ -489,9 +484,6 @@ class SuiteRunner:
     def run(self) -> int:
         """Run every unfinished program; returns the exit status (0, or 1 if a cell failed)."""
         from tqdm.auto import tqdm
-
-        from ofql_jax.experiment import Experiment
-        from ofql_jax.runtime import setup_process
 
         # First, so that a clash with an earlier part's sweep changes nothing on disk.
         finished = {p.name: self._finished(p) for p in self.programs}
@@ -577,8 +569,6 @@ class SuiteRunner:
         return 0
 
     def write_report(self) -> Path | None:
-        from ofql_jax.report import write_report
-
         cost = self.suite.cost_json or None
         if cost:
             # The suite directory keeps its own copy, so that its report stands alone.

@@ -48,10 +48,10 @@ from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
 from tqdm import tqdm
 
-from ofql_jax import diffusion, flow_matching, meanflow
-from ofql_jax.cli_help import int_list
-from ofql_jax.errors import OFQLError
-from ofql_jax.networks import MLP
+from ofql_jax.core.cli_help import int_list
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.maths import diffusion, flow_matching, meanflow
+from ofql_jax.maths.networks import MLP
 
 EXIT_USER_ERROR = 2
 DATASETS = ("checkerboard", "spiral", "moons")

@@ -23,7 +23,7 @@ if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
 # One JAX compilation cache for the whole test session (and the CLI runs it starts, which
 # inherit the variable): the many tiny programs that tests compile again and again are
 # compiled once. Set before JAX is imported; never the user's cache.
-# OFQL_JAX_CACHE points the CLI's "auto" cache paths (ofql_jax.paths) there too.
+# OFQL_JAX_CACHE points the CLI's "auto" cache paths (ofql_jax.core.paths) there too.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     import atexit
     import shutil

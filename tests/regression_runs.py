@@ -187,7 +187,7 @@ def make_dataset(minari_dir: Path) -> None:
 
 def _scalars(run_dir: Path) -> dict[str, float]:
     """TensorBoard scalars at the last step of one event directory, timings left out."""
-    from ofql_jax.reporting import read_scalars
+    from ofql_jax.results.writers import read_scalars
 
     out = {}
     for tag, series in read_scalars(run_dir).items():

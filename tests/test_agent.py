@@ -8,10 +8,10 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from ofql_jax.agents.ofql import default_config, make_ofql
-from ofql_jax.meanflow import one_step_action
-from ofql_jax.networks import CriticEnsemble, MeanVelocityField
-from ofql_jax.selection import select_candidate
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.maths.meanflow import one_step_action
+from ofql_jax.maths.networks import CriticEnsemble, MeanVelocityField
+from ofql_jax.maths.selection import select_candidate
 
 OBS, ACT = 4, 2
 

@@ -24,12 +24,12 @@ from conftest import DATASET
 
 from ofql_jax.agents import AGENTS
 from ofql_jax.agents.base import Agent, AgentState
-from ofql_jax.checkpointing import Checkpointer
-from ofql_jax.config_checks import _check_sweep
-from ofql_jax.errors import OFQLError
-from ofql_jax.experiment import run
-from ofql_jax.policy import Policy
-from ofql_jax.trainer import init_states
+from ofql_jax.core.checkpointing import Checkpointer
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.evaluation.policy import Policy
+from ofql_jax.training.config_checks import _check_sweep
+from ofql_jax.training.experiment import run
+from ofql_jax.training.trainer import init_states
 
 OBS, ACT = 11, 3  # Hopper
 NAMES = sorted(AGENTS)

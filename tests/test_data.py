@@ -19,6 +19,7 @@ from minari_factory import (
     make_inverted_pendulum_dataset,
 )
 
+from ofql_jax.core.errors import OFQLError
 from ofql_jax.data import minari_data
 from ofql_jax.data.minari_data import (
     ActionScaler,
@@ -30,7 +31,6 @@ from ofql_jax.data.minari_data import (
     load_minari,
     observation_dim,
 )
-from ofql_jax.errors import OFQLError
 
 
 def _box(*shape: int) -> gym.spaces.Box:

@@ -15,8 +15,8 @@ import pytest
 
 from ofql_jax.agents.ofql import default_config, make_ofql
 from ofql_jax.data.synthetic import linear_bandit
-from ofql_jax.diagnostics import outside_bounds, value_bounds
-from ofql_jax.trainer import diagnosed_chunks
+from ofql_jax.maths.diagnostics import outside_bounds, value_bounds
+from ofql_jax.training.trainer import diagnosed_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -30,9 +30,9 @@ from minari_factory import (
 from ofql_jax.agents import default_config, make_ofql
 from ofql_jax.data import load_minari, robotics_compat
 from ofql_jax.data.collect import register_robotics
-from ofql_jax.evaluation import Evaluator
-from ofql_jax.experiment import Experiment
-from ofql_jax.results import transitions_hash
+from ofql_jax.evaluation.evaluator import Evaluator
+from ofql_jax.results.schema import transitions_hash
+from ofql_jax.training.experiment import Experiment
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_AGENT = dict(hidden_dims=(32, 32), critic_hidden_dims=(32, 32), time_dim=8)

@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ofql_jax import critic as critic_lib
-from ofql_jax import diffusion
 from ofql_jax.agents.dql import default_config, make_dql
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.maths import critic as critic_lib
+from ofql_jax.maths import diffusion
 
 REPO = Path(__file__).resolve().parents[1]
 OBS, ACT = 3, 2

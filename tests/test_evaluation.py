@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from ofql_jax.agents import default_config, make_ofql
+from ofql_jax.core.errors import OFQLError
 from ofql_jax.data import DatasetInfo, load_minari
-from ofql_jax.env_pool import DatasetEnvFactory, ProcessEnvPool, split_counts
-from ofql_jax.errors import OFQLError
-from ofql_jax.evaluation import Evaluator, action_keys, episode_env_seed, wave_shape
+from ofql_jax.evaluation.env_pool import DatasetEnvFactory, ProcessEnvPool, split_counts
+from ofql_jax.evaluation.evaluator import Evaluator, action_keys, episode_env_seed, wave_shape
 
 NUM_SEEDS, NUM_EPISODES, STEP, CANDIDATES = 2, 5, 4000, 4
 SEED_VALUES = [11, 12]

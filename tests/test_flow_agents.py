@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from test_train import REPO
 
-from ofql_jax import critic as critic_lib
-from ofql_jax import flow_matching
 from ofql_jax.agents import fbrac, fql
+from ofql_jax.maths import critic as critic_lib
+from ofql_jax.maths import flow_matching
 
 
 def tiny(module, **overrides):
@@ -157,7 +157,7 @@ def test_fql_distillation_target_is_fqls_euler_loop():
 
 
 def random_batch(n: int = 32):
-    from ofql_jax.types import Transitions
+    from ofql_jax.core.types import Transitions
 
     k = jax.random.split(jax.random.key(4), 5)
     return Transitions(
@@ -253,7 +253,7 @@ def test_task_defaults_reach_the_experiment_config():
 
 @pytest.mark.parametrize("module", [fql, fbrac])
 def test_bad_values_are_refused(module):
-    from ofql_jax.errors import OFQLError
+    from ofql_jax.core.errors import OFQLError
 
     field = "flow_steps" if module is fql else "train_steps"
     with pytest.raises(OFQLError, match=f"agent.{field}"):

@@ -25,7 +25,7 @@ def finished_run(tmp_path_factory):
     from minari_factory import make_hopper_dataset
     from test_train import small_config
 
-    from ofql_jax.experiment import run
+    from ofql_jax.training.experiment import run
 
     root = tmp_path_factory.mktemp("loading")
     with pytest.MonkeyPatch.context() as mp:
@@ -153,7 +153,7 @@ def test_evaluate_cli_errors_are_one_sentence(finished_run, args, message, capsy
 
 def test_the_acting_record_matches_what_the_dataset_gives(finished_run, monkeypatch):
     """Runs saved before acting records fall back to the dataset; both give the same record."""
-    from ofql_jax.loading import _fallback_info, _read_config
+    from ofql_jax.training.loading import _fallback_info, _read_config
 
     root, results = finished_run
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(root / "minari"))
@@ -168,8 +168,8 @@ def test_a_checkpoint_from_before_a_new_hyperparameter_restores_with_the_config_
     import jax.numpy as jnp
 
     from ofql_jax.agents.base import AgentState
-    from ofql_jax.checkpointing import Checkpointer
-    from ofql_jax.errors import OFQLError
+    from ofql_jax.core.checkpointing import Checkpointer
+    from ofql_jax.core.errors import OFQLError
 
     def state(hparams):
         return AgentState(step=jnp.full((2,), 7, jnp.int32), rng=jnp.zeros((2, 2), jnp.uint32),

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ofql_jax import meanflow
-from ofql_jax.networks import MeanVelocityField
+from ofql_jax.maths import meanflow
+from ofql_jax.maths.networks import MeanVelocityField
 
 
 def _small_policy(act_dim=2, obs_dim=3, dtype=jnp.float64):

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ofql_jax.networks import CriticEnsemble, Dense, mish
+from ofql_jax.maths.networks import CriticEnsemble, Dense, mish
 
 
 def test_mish_matches_the_textbook_formula_in_value_and_gradient():

@@ -17,10 +17,10 @@ from test_train import cli_args, max_abs_diff, random_dataset, small_config, tin
 
 from ofql_jax.agents.base import learning_rate as _learning_rate
 from ofql_jax.agents.ofql import make_ofql
-from ofql_jax.experiment import Experiment
-from ofql_jax.parallel import resolve_group_size
-from ofql_jax.policy import Policy
-from ofql_jax.trainer import MultiSeedTrainer, init_states
+from ofql_jax.evaluation.policy import Policy
+from ofql_jax.training.experiment import Experiment
+from ofql_jax.training.parallel import resolve_group_size
+from ofql_jax.training.trainer import MultiSeedTrainer, init_states
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,8 +37,8 @@ FOUR_DEVICES = textwrap.dedent(
     sys.path.insert(0, "tests")
     from test_train import random_dataset, tiny_agent_config, max_abs_diff
     from ofql_jax.agents.ofql import make_ofql
-    from ofql_jax.parallel import make_mesh, replicated
-    from ofql_jax.trainer import MultiSeedTrainer, init_states
+    from ofql_jax.training.parallel import make_mesh, replicated
+    from ofql_jax.training.trainer import MultiSeedTrainer, init_states
 
     assert len(jax.devices()) == 4, jax.devices()
     data, agent = random_dataset(), make_ofql(tiny_agent_config(), 5, 2)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import jax
 
-from ofql_jax.paths import cache_path, cache_root
-from ofql_jax.runtime import enable_compilation_cache
+from ofql_jax.core.paths import cache_path, cache_root
+from ofql_jax.training.runtime import enable_compilation_cache
 
 
 def test_cache_root_precedence(monkeypatch, tmp_path):

@@ -1,4 +1,5 @@
-"""``ofql_jax.policy.Policy``: the serving path draws what ``agent.sample_actions`` draws.
+"""``ofql_jax.evaluation.policy.Policy``: the serving path draws what ``agent.sample_actions``
+draws.
 
 Both places the randomness can come from (``draws="device"``: in the compiled call from a
 carried key; ``"host"``: NumPy, passed in) are checked against ``sample_actions``: the device
@@ -14,7 +15,7 @@ import pytest
 from scipy import stats
 
 from ofql_jax.agents import AGENTS
-from ofql_jax.policy import Policy, decision_key
+from ofql_jax.evaluation.policy import Policy, decision_key
 
 OBS, ACT = 3, 2
 SETTINGS = dict(actor="ema", noise_temperature=0.6, q_temperature=5.0)

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import pytest
 
 from ofql_jax.agents.ofql import default_config, make_ofql
-from ofql_jax.errors import OFQLError
-from ofql_jax.runtime import matmul_precision, set_matmul_precision
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.training.runtime import matmul_precision, set_matmul_precision
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from device_check import matmul_evidence, policy_difference, precision_applied  # noqa: E402
@@ -106,7 +106,7 @@ def test_results_record_the_precision_the_run_compiled_at(
     chunk's dots are ``default`` and its results.json says so."""
     from test_train import small_config
 
-    from ofql_jax.experiment import Experiment
+    from ofql_jax.training.experiment import Experiment
 
     config = small_config(num_seeds=1, num_steps=10, eval_episodes=0, checkpoint_every=10)
     config.matmul_precision = "default"

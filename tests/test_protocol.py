@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ofql_jax.errors import OFQLError
-from ofql_jax.tasks import PAPER_TASKS, TASKS
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.tasks import PAPER_TASKS, TASKS
 
 REPO = Path(__file__).resolve().parents[1]
 

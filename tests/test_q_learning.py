@@ -10,9 +10,9 @@ import pytest
 
 from ofql_jax.agents import AGENTS
 from ofql_jax.data.synthetic import bimodal_bandit, bimodal_stats
-from ofql_jax.diagnostics import action_moves, adam_preconditioner
-from ofql_jax.sweep import apply_settings, make_members
-from ofql_jax.trainer import init_states, make_train_chunk
+from ofql_jax.maths.diagnostics import action_moves, adam_preconditioner
+from ofql_jax.training.sweep import apply_settings, make_members
+from ofql_jax.training.trainer import init_states, make_train_chunk
 
 
 def tiny_ofql():

@@ -35,10 +35,10 @@ from test_train import (
 )
 
 from ofql_jax.agents.ofql import make_ofql
-from ofql_jax.checkpointing import Checkpointer
-from ofql_jax.errors import OFQLError
-from ofql_jax.experiment import Experiment
-from ofql_jax.trainer import init_states
+from ofql_jax.core.checkpointing import Checkpointer
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.training.experiment import Experiment
+from ofql_jax.training.trainer import init_states
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -243,7 +243,7 @@ def test_cli_help_lists_every_field_with_default_and_comment(flag, tmp_path):
     sys.path.insert(0, str(REPO / "experiments"))
     import d4rl
 
-    from ofql_jax.cli_help import config_fields
+    from ofql_jax.core.cli_help import config_fields
 
     # From another directory: the documented --config path is found in the repository.
     done = subprocess.run(
@@ -414,7 +414,7 @@ def test_sigkill_at_any_moment_then_rerun_is_bit_identical(kill_setup, moment):
 
 CHECKPOINT_WRITER = """
 import sys, numpy as np
-from ofql_jax.checkpointing import Checkpointer
+from ofql_jax.core.checkpointing import Checkpointer
 ckpt = Checkpointer(sys.argv[1], max_to_keep=2)
 step = (ckpt.latest_step() or 0) + 1
 while True:

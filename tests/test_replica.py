@@ -15,14 +15,14 @@ import pytest
 
 from ofql_jax.behavior import zoo
 from ofql_jax.behavior.export import export
+from ofql_jax.behavior.replica import build_replica, ensure_replica, load_dataset, replay_episodes
 from ofql_jax.behavior.rollout import random_policy, run_episodes
 from ofql_jax.behavior.sac import default_config
 from ofql_jax.behavior.train_sac import SACTrainer
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.tasks import D4RL_REF_SCORES
 from ofql_jax.data import load_minari
 from ofql_jax.data.minari_data import datasets_root
-from ofql_jax.data.replica import build_replica, ensure_replica, replay_episodes
-from ofql_jax.errors import OFQLError
-from ofql_jax.tasks import D4RL_REF_SCORES
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +199,7 @@ def test_replica_cli_writes_a_dataset_and_refuses_to_overwrite_it(minari_dir):
     import subprocess
     import sys
 
-    args = [sys.executable, "-m", "ofql_jax.data.replica", "--env=walker2d", "--level=random",
+    args = [sys.executable, "-m", "ofql_jax.behavior.replica", "--env=walker2d", "--level=random",
             "--num_steps=300", "--num_envs=2"]  # fmt: skip
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -236,7 +236,7 @@ def test_a_replica_of_an_older_behaviour_policy_is_refused_never_reused_or_delet
         "ofql/hopper/expert-v0` and run again to rebuild them."
     )
     with pytest.raises(OFQLError, match=r"delete it with `minari delete ofql/hopper/expert-v0`"):
-        load_minari("ofql/hopper/expert-v0")
+        load_dataset("ofql/hopper/expert-v0")
     assert expert_meta.stat().st_mtime_ns == stamp  # refused, not rebuilt or deleted
     assert ensure_replica("hopper", "medium", num_steps=200, progress=False)  # medium is current
 

@@ -1,7 +1,10 @@
-"""The suite report (ofql_jax.report), the paper's numbers and the bootstrap, on fabricated results.
+"""The suite report (ofql_jax.results.report), the paper's numbers and the bootstrap, on fabricated
+results.
 
-No training runs here: ``make_results`` writes results.json files in the format of
-``ofql_jax.train.Experiment.results``, and ``make_suite`` a suite directory around them.
+No training runs here: ``make_results`` writes results.json files in the format
+of
+``ofql_jax.training.experiment.Experiment.results``, and ``make_suite`` a suite
+directory around them.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from ofql_jax import paper_numbers as paper
-from ofql_jax.aggregate import (
+from ofql_jax.results import paper_numbers as paper
+from ofql_jax.results.aggregate import (
     iqm,
     iqm_of_runs,
     mean_of_task_means,
     stratified_bootstrap_ci,
 )
-from ofql_jax.report import ETA_RULE, main, median_chunk_rate, write_report
+from ofql_jax.results.report import ETA_RULE, main, median_chunk_rate, write_report
 
 # --- fabricated results --------------------------------------------------------------------
 
@@ -43,7 +46,8 @@ def make_results(
     updates_per_second: float = 10.0,
     agent: dict | None = None,
 ) -> dict:
-    """A results.json as ofql_jax.train writes it; ``scores``: step -> one score per member.
+    """A results.json as ofql_jax.training.experiment writes it; ``scores``: step -> one score
+    per member.
 
     With ``settings`` the members are setting-major (all seeds of setting 0 first).
     """
@@ -421,7 +425,7 @@ def test_flow_ratio_and_cost_tables():
 
 def test_names_are_this_projects():
     from ofql_jax.agents import AGENTS
-    from ofql_jax.tasks import PAPER_TASKS
+    from ofql_jax.core.tasks import PAPER_TASKS
 
     assert set(paper.TABLE1) == set(PAPER_TASKS)
     used = {e.algorithm for e in paper.ONE_STEP_ABLATION} | {e.algorithm for e in paper.COST}
@@ -672,7 +676,7 @@ def test_cost_names_and_another_decision(tmp_path):
 
 def merged_grid_cells() -> list[dict]:
     """Cells as the suite runner writes a merged sweep: one program, each cell its own
-    setting's results (``ofql_jax.results.select_setting``): the config holds the program's
+    setting's results (``ofql_jax.results.schema.select_setting``): the config holds the program's
     base value, ``hparams`` the cell's own."""
     cells = []
     for k, (eta, scores) in enumerate([(0.01, [30.0, 40.0]), (0.1, [50.0, 52.0]),
@@ -733,7 +737,7 @@ def _write_diag(run: Path, series: dict[str, list[float]], steps: list[int]) -> 
 def test_training_health_reads_each_programs_diagnostics(tmp_path):
     """Each program's ``diag/*`` TensorBoard series, per setting and seed, as the figure's
     lines and the table's last values; a program without diagnostics is left out."""
-    from ofql_jax.report import health_lines, load_suite
+    from ofql_jax.results.report import health_lines, load_suite
 
     cells = merged_grid_cells()[:3] + [dict(name="flowbc-walker2d-medium", algorithm="flow_bc",
                                             task="walker2d-medium", label="flow BC", results=None,
@@ -845,7 +849,7 @@ def test_cli_help_and_usage(capsys):
 
 def test_cli_process():
     """The real command: a user error is one line on stderr, exit 2, no traceback."""
-    cmd = [sys.executable, "-m", "ofql_jax.report", "/nonexistent/suite"]
+    cmd = [sys.executable, "-m", "ofql_jax.results.report", "/nonexistent/suite"]
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2, bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr

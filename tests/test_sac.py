@@ -18,7 +18,7 @@ from scipy import stats
 from ofql_jax.behavior.replay import ReplayBuffer
 from ofql_jax.behavior.sac import default_config, make_sac, tanh_gaussian_sample
 from ofql_jax.behavior.train_sac import load_actor, main
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
 
 REPO = Path(__file__).resolve().parents[1]
 

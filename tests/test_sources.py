@@ -11,10 +11,10 @@ from minari_factory import make_hopper_dataset
 from test_reliability import assert_one_clear_line
 from test_train import REPO, small_config
 
+from ofql_jax.behavior.sources import choose_data
+from ofql_jax.core.errors import OFQLError
 from ofql_jax.data import minari_data
-from ofql_jax.data.sources import choose_data
-from ofql_jax.errors import OFQLError
-from ofql_jax.experiment import run
+from ofql_jax.training.experiment import run
 
 
 @pytest.fixture

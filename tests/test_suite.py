@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ofql_jax.errors import OFQLError
-from ofql_jax.results import select_setting
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.tasks import PAPER_TASKS
+from ofql_jax.results.schema import select_setting
 from ofql_jax.suite import (
     SuiteRunner,
     cell,
@@ -22,7 +23,6 @@ from ofql_jax.suite import (
     plan_programs,
     selected_cells,
 )
-from ofql_jax.tasks import PAPER_TASKS
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "experiments" / "suites" / "smoke.py"

@@ -13,11 +13,11 @@ import pytest
 from conftest import DATASET
 
 from ofql_jax.agents.ofql import default_config, make_ofql
-from ofql_jax.checkpointing import Checkpointer
-from ofql_jax.experiment import Experiment, run
-from ofql_jax.reporting import read_scalars
-from ofql_jax.trainer import MultiSeedTrainer, init_states
-from ofql_jax.types import Transitions
+from ofql_jax.core.checkpointing import Checkpointer
+from ofql_jax.core.types import Transitions
+from ofql_jax.results.writers import read_scalars
+from ofql_jax.training.experiment import Experiment, run
+from ofql_jax.training.trainer import MultiSeedTrainer, init_states
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,7 +145,7 @@ def test_resumed_run_equals_uninterrupted_run(hopper_dataset, tmp_path):
 
 
 def test_resume_refuses_a_different_config(hopper_dataset, tmp_path):
-    from ofql_jax.errors import OFQLError
+    from ofql_jax.core.errors import OFQLError
 
     run(small_config(num_steps=20), tmp_path / "run")
     with pytest.raises(OFQLError, match="different config.*agent.eta"):
@@ -188,7 +188,7 @@ class _FakeRun:
 def test_wandb_logs_the_tensorboard_scalars_and_the_config(hopper_dataset, tmp_path, monkeypatch):
     import types
 
-    from ofql_jax.reporting import read_scalars
+    from ofql_jax.results.writers import read_scalars
 
     runs = []
 
@@ -230,7 +230,7 @@ def test_wandb_offline_writes_locally_without_a_network(hopper_dataset, tmp_path
 
 
 def test_wandb_missing_is_one_sentence(hopper_dataset, tmp_path, monkeypatch):
-    from ofql_jax.errors import OFQLError
+    from ofql_jax.core.errors import OFQLError
 
     def writer_threads():
         return sum(type(t).__name__ == "_EventLoggerThread" for t in threading.enumerate())

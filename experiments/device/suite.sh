@@ -58,7 +58,7 @@ EXTRA+=(--suite.defaults.eval_workers="${EVAL_WORKERS:-0}" --suite.defaults.repl
 read -r -a more <<< "${SUITE_ARGS:-}" && EXTRA+=("${more[@]}")  # split on spaces
 
 replica() {  # replica ENV LEVEL: build (or find) ofql/ENV/LEVEL-v0 on the CPU
-  JAX_PLATFORMS=cpu python3 -m ofql_jax.data.replica --env="$1" --level="$2" \
+  JAX_PLATFORMS=cpu python3 -m ofql_jax.behavior.replica --env="$1" --level="$2" \
     --num_steps=$STEPS >> "$WORK/replica_$1-$2.log" 2>&1 ||
     grep -q "already exists" "$WORK/replica_$1-$2.log"
 }

@@ -45,7 +45,7 @@ def get_config(arg: str | None = None):
     d.checkpoint_every = 10_000  # a killed suite loses at most one interval
     d.replica_steps = 1_000_000  # transitions per replica (D4RL's size; the verification's)
     d.steps_per_call = 1_000  # updates per jitted call (the CLI's default)
-    d.compilation_cache_dir = "auto"  # the CLI's default cache (ofql_jax.paths)
+    d.compilation_cache_dir = "auto"  # the CLI's default cache (ofql_jax.core.paths)
     d.eval_workers = 1  # env processes per evaluation (0: one per core; no return changes)
     cells = []
     for task in tasks:

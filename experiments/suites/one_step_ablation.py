@@ -8,8 +8,8 @@ v-parameterised flow policy trained through 5 Euler steps and acting with one. P
 protocol, 3 seeds; sized for accelerators.
 """
 
+from ofql_jax.core.tasks import PAPER_TASKS
 from ofql_jax.suite import cell, new_suite
-from ofql_jax.tasks import PAPER_TASKS
 
 MUJOCO = tuple(t for t in PAPER_TASKS if t.split("-")[0] in ("halfcheetah", "hopper", "walker2d"))
 

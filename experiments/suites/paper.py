@@ -11,8 +11,8 @@ default eta for the task, and shares the sweep's program. The paper's own per-ta
 is not published. On a 2-core CPU this suite would take months: see cpu.py.
 """
 
+from ofql_jax.core.tasks import PAPER_TASKS
 from ofql_jax.suite import ETA_GRID, cell, grid_cells, new_suite
-from ofql_jax.tasks import PAPER_TASKS
 
 
 def get_config():

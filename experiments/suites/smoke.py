@@ -29,7 +29,7 @@ def get_config():
     d.checkpoint_every = 50  # a killed suite resumes within 50 steps
     d.eval_episodes = 2  # episodes per seed and evaluation
     d.eval_candidates = 4  # N candidates (the paper's protocol: 50)
-    d.compilation_cache_dir = "auto"  # the CLI's default cache (ofql_jax.paths)
+    d.compilation_cache_dir = "auto"  # the CLI's default cache (ofql_jax.core.paths)
     q = dict(TINY_Q)
     s.cells = (
         cell("ofql", TASK, overrides={"agent": q}),

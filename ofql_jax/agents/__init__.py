@@ -11,6 +11,7 @@ import pkgutil
 
 from ofql_jax.agents.base import Agent, AgentSpec, AgentState
 from ofql_jax.agents.ofql import default_config, make_ofql
+from ofql_jax.core.errors import OFQLError
 
 
 def _discover() -> dict[str, AgentSpec]:
@@ -30,8 +31,6 @@ AGENTS: dict[str, AgentSpec] = _discover()
 
 def get_agent_spec(name: str) -> AgentSpec:
     """The registered algorithm ``name``, or a one-sentence error listing the valid names."""
-    from ofql_jax.errors import OFQLError
-
     if name not in AGENTS:
         raise OFQLError(
             f"Unknown algorithm {name!r}: use --config.algorithm with one of "

@@ -23,7 +23,8 @@ import ml_collections
 import numpy as np
 import optax
 
-from ofql_jax.errors import OFQLError
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.maths.networks import ACTIVATIONS
 
 Params = Any
 
@@ -89,7 +90,7 @@ class Agent(NamedTuple):
     - ``decide(policy_params, critic_params, obs, noise, gumbel=None, q_temperature=1.0)``:
       the same selection from caller-supplied randomness (``noise [..., noise_dim]`` for one
       action per state, ``[..., N, noise_dim]`` with ``gumbel [..., N]`` for a draw among N
-      candidates), for fast serving (``ofql_jax.policy``);
+      candidates), for fast serving (``ofql_jax.evaluation.policy``);
     - ``diagnose(state, batch, key) -> metrics`` (optional): health figures, no update.
 
     All are jit- and vmap-compatible (``num_candidates`` and keyword options are static).
@@ -144,7 +145,6 @@ def require(ok: bool, field: str, value: Any, need: str) -> None:
 
 def check_common(a: ml_collections.ConfigDict) -> None:
     """Checks of the fields most agents share (only those present are checked)."""
-    from ofql_jax.networks import ACTIVATIONS
 
     def has(name: str) -> bool:
         return name in a
@@ -221,19 +221,6 @@ def learning_rate(base: jax.Array, step: jax.Array, decay: bool, num_steps: int)
         return base
     fraction = jnp.minimum(step, num_steps) / max(num_steps, 1)
     return base * (0.5 * (1.0 + jnp.cos(jnp.pi * fraction)))
-
-
-def apply_adam(
-    tx: optax.GradientTransformation,
-    params: Params,
-    grads: Params,
-    opt_state: optax.OptState,
-    lr: jax.Array,
-) -> tuple[Params, optax.OptState]:
-    """One Adam step with a traced learning rate (a sweepable ``hparams`` leaf)."""
-    updates, opt_state = tx.update(grads, opt_state)
-    updates = jax.tree.map(lambda u: -lr * u, updates)
-    return optax.apply_updates(params, updates), opt_state
 
 
 def ema_weight(step: jax.Array, start: int, every: int, decay: float) -> jax.Array:

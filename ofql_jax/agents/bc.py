@@ -24,14 +24,14 @@ from ofql_jax.agents.base import (
     AgentState,
     Params,
     adam_direction,
-    apply_adam,
     check_common,
     hparams_from,
     learning_rate,
     standard_sample_actions,
 )
-from ofql_jax.networks import MLP
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.maths.networks import MLP
+from ofql_jax.maths.optim import apply_adam
 
 SWEEPABLE = ("actor_lr",)
 

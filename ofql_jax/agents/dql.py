@@ -3,7 +3,8 @@
 Wang, Hunt and Zhou, "Diffusion Policies as an Expressive Policy Class for Offline Reinforcement
 Learning" (ICLR 2023, arXiv 2208.06193); code Zhendong-Wang/Diffusion-Policies-for-Offline-RL.
 The policy is a noise predictor ``eps(x, t | s)``; an action is the T-step reverse chain from
-``x_T ~ N(0, I)`` with clipped denoising (``ofql_jax.diffusion``). The actor loss is DQL's noise
+``x_T ~ N(0, I)`` with clipped denoising (``ofql_jax.maths.diffusion``). The actor loss is DQL's
+noise
 MSE plus ``eta`` times the |Q|-normalised Q value of chain actions, back-propagated through all T
 steps; the twin critics, TD target and EMA target policy are the ones OFQL shares.
 
@@ -27,15 +28,12 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ofql_jax import critic as critic_lib
-from ofql_jax import diffusion
 from ofql_jax.agents.base import (
     Agent,
     AgentSpec,
     AgentState,
     Params,
     adam_direction,
-    apply_adam,
     blend,
     check_common,
     dql_task_defaults,
@@ -45,10 +43,13 @@ from ofql_jax.agents.base import (
     require,
     select_actor,
 )
-from ofql_jax.diagnostics import action_moves
-from ofql_jax.networks import MLP, TimeEmbedding
-from ofql_jax.selection import repeat_states, select_candidate
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.maths import critic as critic_lib
+from ofql_jax.maths import diffusion
+from ofql_jax.maths.diagnostics import action_moves
+from ofql_jax.maths.networks import MLP, TimeEmbedding
+from ofql_jax.maths.optim import apply_adam
+from ofql_jax.maths.selection import repeat_states, select_candidate
 
 SAMPLERS = ("ddpm", "ddim")
 

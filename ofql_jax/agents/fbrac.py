@@ -23,15 +23,12 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ofql_jax import critic as critic_lib
-from ofql_jax import flow_matching
 from ofql_jax.agents.base import (
     Agent,
     AgentSpec,
     AgentState,
     Params,
     adam_direction,
-    apply_adam,
     blend,
     check_common,
     dql_task_defaults,
@@ -42,9 +39,12 @@ from ofql_jax.agents.base import (
     standard_sample_actions,
 )
 from ofql_jax.agents.fql import check_time_dim, flow_network
-from ofql_jax.diagnostics import action_moves
-from ofql_jax.selection import repeat_states, select_candidate
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.maths import critic as critic_lib
+from ofql_jax.maths import flow_matching
+from ofql_jax.maths.diagnostics import action_moves
+from ofql_jax.maths.optim import apply_adam
+from ofql_jax.maths.selection import repeat_states, select_candidate
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -20,14 +20,12 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ofql_jax import meanflow
 from ofql_jax.agents import ofql
 from ofql_jax.agents.base import (
     Agent,
     AgentSpec,
     AgentState,
     adam_direction,
-    apply_adam,
     blend,
     check_common,
     ema_weight,
@@ -36,8 +34,10 @@ from ofql_jax.agents.base import (
     require,
     standard_sample_actions,
 )
-from ofql_jax.networks import MeanVelocityField
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.maths import meanflow
+from ofql_jax.maths.networks import MeanVelocityField
+from ofql_jax.maths.optim import apply_adam
 
 SWEEPABLE = ("flow_ratio", "endpoint_ratio", "actor_lr")
 # OFQL's fields that only concern the critic or the Q term.

@@ -6,7 +6,7 @@ from the same noise (distillation, weight ``alpha``) while maximising Q. It acts
 ``clip(mu(s, e), -1, 1)``: one network call, like OFQL. Everything follows FQL's code
 (github.com/seohongpark/fql, ``agents/fql.py``) except the network sizes, which are the
 OFQL comparison's 3 x 256 Mish (so costs compare), and the time direction, which is this
-project's (``ofql_jax.flow_matching`` explains the conversion). FQL has no EMA policy:
+project's (``ofql_jax.maths.flow_matching`` explains the conversion). FQL has no EMA policy:
 ``target_policy_params`` is the online one-step policy. The flow network and its Adam state
 live in ``state.extra``.
 
@@ -27,25 +27,25 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ofql_jax import critic as critic_lib
-from ofql_jax import flow_matching
 from ofql_jax.agents.base import (
     Agent,
     AgentSpec,
     AgentState,
     Params,
     adam_direction,
-    apply_adam,
     check_common,
     hparams_from,
     learning_rate,
     require,
     standard_sample_actions,
 )
-from ofql_jax.diagnostics import action_moves
-from ofql_jax.networks import MLP, TimeEmbedding
-from ofql_jax.selection import repeat_states, select_candidate
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.maths import critic as critic_lib
+from ofql_jax.maths import flow_matching
+from ofql_jax.maths.diagnostics import action_moves
+from ofql_jax.maths.networks import MLP, TimeEmbedding
+from ofql_jax.maths.optim import apply_adam
+from ofql_jax.maths.selection import repeat_states, select_candidate
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -1,7 +1,7 @@
 """One-Step Flow Q-Learning (OFQL): a mean-velocity policy acting in one step, DQL's critics.
 
 The policy ``u(z, r, t | s)`` learns the average velocity of the noise-to-action path with
-the MeanFlow loss (``ofql_jax.meanflow``); ``clip(e - u(e, 0, 1 | s), -1, 1)`` is an action
+the MeanFlow loss (``ofql_jax.maths.meanflow``); ``clip(e - u(e, 0, 1 | s), -1, 1)`` is an action
 after one network call, in training (the Q term) and acting. Twin critics, the EMA target
 policy and the |Q|-normalised actor term are DQL's. The maths: docs/algorithm.md.
 """
@@ -13,15 +13,12 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ofql_jax import critic as critic_lib
-from ofql_jax import meanflow
 from ofql_jax.agents.base import (
     Agent,
     AgentSpec,
     AgentState,
     Params,
     adam_direction,
-    apply_adam,
     blend,
     check_common,
     dql_task_defaults,
@@ -31,10 +28,13 @@ from ofql_jax.agents.base import (
     require,
     standard_sample_actions,
 )
-from ofql_jax.diagnostics import action_moves
-from ofql_jax.networks import MeanVelocityField
-from ofql_jax.selection import repeat_states, select_candidate
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.maths import critic as critic_lib
+from ofql_jax.maths import meanflow
+from ofql_jax.maths.diagnostics import action_moves
+from ofql_jax.maths.networks import MeanVelocityField
+from ofql_jax.maths.optim import apply_adam
+from ofql_jax.maths.selection import repeat_states, select_candidate
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -8,7 +8,7 @@ The chosen actor is evaluated on ``--episodes`` episodes, both deterministically
 mean action, the number in the README table) and stochastically (the sampled actions
 that generate replica datasets), and written to ``ofql_jax/behavior/policies``. A policy
 whose parameters differ from the file it replaces gets the next ``version``, which
-makes replicas built from the old one detectable (``ofql_jax.data.replica.stale_replicas``).
+makes replicas built from the old one detectable (``ofql_jax.behavior.replica.stale_replicas``).
 
 ``--screen=STEP,STEP,...`` evaluates those snapshots deterministically on the same
 episodes and writes nothing, to choose a ``--step`` on more than the logged 10 episodes
@@ -34,8 +34,8 @@ from ofql_jax.behavior import zoo
 from ofql_jax.behavior.rollout import run_episodes
 from ofql_jax.behavior.train_sac import EVAL_SEED, load_actor, save_actor
 from ofql_jax.behavior.zoo import ENV_IDS, MEDIUM_BANDS, BehaviorPolicy
-from ofql_jax.cli_help import int_list
-from ofql_jax.errors import OFQLError
+from ofql_jax.core.cli_help import int_list
+from ofql_jax.core.errors import OFQLError
 
 
 def env_name(env_id: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
 
 FIELDS = ("observations", "actions", "rewards", "next_observations", "terminations", "truncations")
 

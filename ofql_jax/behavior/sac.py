@@ -3,7 +3,7 @@
 Pure functions over an ``SACState`` pytree, like the OFQL agent: ``init`` builds the
 state, ``update`` is one jitted gradient step on a batch, ``act`` samples (or takes the
 mean of) the tanh-Gaussian policy for a batch of observations. The critics reuse
-``ofql_jax.networks.CriticEnsemble`` (two heads, ReLU, 256x256), the actor is a
+``ofql_jax.maths.networks.CriticEnsemble`` (two heads, ReLU, 256x256), the actor is a
 tanh-squashed Gaussian over the unit box; actions are rescaled to the env's bounds
 by the caller (``ActionScaler``).
 
@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ofql_jax.networks import MLP, CriticEnsemble
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.maths.networks import MLP, CriticEnsemble
 
 
 def default_config() -> ml_collections.ConfigDict:

@@ -33,11 +33,11 @@ from tqdm.auto import tqdm
 from ofql_jax.behavior.replay import ReplayBuffer
 from ofql_jax.behavior.rollout import run_episodes
 from ofql_jax.behavior.sac import SACState, default_config, make_sac
-from ofql_jax.checkpointing import Checkpointer
-from ofql_jax.cli_help import int_list
+from ofql_jax.core.checkpointing import Checkpointer
+from ofql_jax.core.cli_help import int_list
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.stop_request import StopRequest
 from ofql_jax.data.minari_data import ActionScaler
-from ofql_jax.errors import OFQLError
-from ofql_jax.stop_request import StopRequest
 
 EVAL_SEED = 1_000_000  # evaluation episodes use their own reset seeds, disjoint from training
 

@@ -20,7 +20,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from ofql_jax.errors import OFQLError
+from ofql_jax.behavior.sac import default_config, make_sac
+from ofql_jax.behavior.train_sac import load_actor, load_actor_meta
+from ofql_jax.core.errors import OFQLError
 
 POLICY_DIR = Path(__file__).parent / "policies"
 
@@ -55,8 +57,6 @@ class BehaviorPolicy:
     meta: dict[str, Any]
 
     def __post_init__(self):
-        from ofql_jax.behavior.sac import make_sac
-
         sac = make_sac(self.meta["obs_dim"], self.meta["act_dim"], sac_config_of(self.meta))
         self._act = jax.jit(sac.act, static_argnums=3)
 
@@ -67,8 +67,6 @@ class BehaviorPolicy:
 
 def load_policy(env: str, level: str) -> BehaviorPolicy:
     """The shipped ``level`` policy of ``env``, or an OFQLError naming what exists."""
-    from ofql_jax.behavior.train_sac import load_actor
-
     path = policy_path(env, level)
     if not path.exists():
         have = sorted(p.stem for p in POLICY_DIR.glob("*.npz"))
@@ -84,8 +82,6 @@ def load_policy(env: str, level: str) -> BehaviorPolicy:
 
 def policy_meta(env: str, level: str) -> dict[str, Any]:
     """The shipped policy's metadata alone (no parameters loaded); {} if it is not shipped."""
-    from ofql_jax.behavior.train_sac import load_actor_meta
-
     path = policy_path(env, level)
     return load_actor_meta(path) if path.exists() else {}
 
@@ -93,7 +89,7 @@ def policy_meta(env: str, level: str) -> dict[str, Any]:
 def policy_version(env: str, level: str) -> int:
     """The shipped policy's version: 1 for the first export, +1 whenever its parameters change.
 
-    Replicas record the versions they were built from (``ofql_jax.data.replica``), so a
+    Replicas record the versions they were built from (``ofql_jax.behavior.replica``), so a
     replica of an older policy is detected instead of silently reused.
     """
     return int(policy_meta(env, level).get("version", 1))
@@ -114,14 +110,10 @@ def params_digest(params: dict) -> str:
 
 def shipped() -> list[dict[str, Any]]:
     """Metadata of every shipped policy (for tables and tests)."""
-    from ofql_jax.behavior.train_sac import load_actor_meta
-
     return [load_actor_meta(p) for p in sorted(POLICY_DIR.glob("*.npz"))]
 
 
 def sac_config_of(meta: dict[str, Any]) -> ml_collections.ConfigDict:
-    from ofql_jax.behavior.sac import default_config
-
     config = default_config()
     config.hidden_dims = tuple(meta["hidden_dims"])
     return config

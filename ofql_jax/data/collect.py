@@ -22,10 +22,10 @@ import minari
 import numpy as np
 from tqdm.auto import tqdm
 
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.tasks import D4RL_REF_SCORES
 from ofql_jax.data import robotics_compat
 from ofql_jax.data.minari_data import is_local
-from ofql_jax.errors import OFQLError
-from ofql_jax.tasks import D4RL_REF_SCORES
 
 ActionFn = Callable[[gym.Env, np.random.Generator], Any]
 

@@ -26,8 +26,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
-from ofql_jax.errors import OFQLError
-from ofql_jax.types import Transitions
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.types import Transitions
+from ofql_jax.data import robotics_compat
 
 # The Minari remote (Hugging Face hub). Probed with a bounded TCP connect before any download,
 # because minari's own client retries for ~25 s when offline.
@@ -193,7 +194,7 @@ def check_spaces(dataset_id: str, observation_space: gym.Space, action_space: gy
         >>> check_spaces("x/y-v0", gym.spaces.Box(-1, 1, (3,)), gym.spaces.Discrete(2))
         Traceback (most recent call last):
         ...
-        ofql_jax.errors.OFQLError: Dataset 'x/y-v0' has action space Discrete(2), ...
+        ofql_jax.core.errors.OFQLError: Dataset 'x/y-v0' has action space Discrete(2), ...
     """
     ok_actions = (
         isinstance(action_space, gym.spaces.Box)
@@ -376,8 +377,6 @@ def _import_env_package(spec: EnvSpec) -> None:
     entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
     package = entry.split(":", 1)[0].split(".", 1)[0]
     if package == "gymnasium_robotics":
-        from ofql_jax.data import robotics_compat
-
         robotics_compat.register()
     elif package and package != "gymnasium":
         importlib.import_module(package)
@@ -611,11 +610,6 @@ def load_minari(
         _parse_id(dataset_id)  # refuse a malformed id before any slow work
     for dataset_id in ids:
         ensure_local(dataset_id, download=download)
-    from ofql_jax.data.replica import check_replica_current
-
-    for dataset_id in ids:
-        check_replica_current(dataset_id)  # a replica of an older behaviour policy is refused
-
     datasets = [_load(dataset_id) for dataset_id in ids]
     first = datasets[0]
     for dataset_id, dataset in zip(ids, datasets, strict=True):

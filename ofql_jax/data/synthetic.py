@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
 
 
 def linear_bandit(num_steps: int = 2000, seed: int = 0) -> Transitions:

@@ -1,12 +1,15 @@
 """The results schema: what ``results.json`` holds, its summaries and provenance, and reading it.
 
-One training run (``ofql_jax.experiment.Experiment``) writes ``<workdir>/results.json``; the
+One training run (``ofql_jax.training.experiment.Experiment``) writes ``<workdir>/results.json``;
+the
 suite runner and the report read it back with ``load_results``. Its keys:
 
 - what was trained: ``algorithm``, ``task``, ``dataset_id``, ``data_source`` (official |
   replica | ...), ``data_source_reason``, ``dataset_sha256``, ``env_id`` (the evaluation
-  environment, e.g. ``Hopper-v5``), ``acting`` (what acting needs without the dataset: env
-  spec, spaces, score reference; ``ofql_jax.acting``), ``num_seeds``, ``seeds``, ``steps``,
+  environment, e.g. ``Hopper-v5``), ``acting`` (what acting needs without the dataset:
+  env
+  spec, spaces, score reference; ``ofql_jax.evaluation.acting``), ``num_seeds``, ``seeds``,
+  ``steps``,
   ``protocol``,
   ``protocol_settings``, ``eval_settings``, ``score_normalization``, ``config``;
 - scores: ``evaluations`` (one entry per evaluation: ``step``, ``candidates``, ``scores``
@@ -23,7 +26,7 @@ suite runner and the report read it back with ``load_results``. Its keys:
   ``compile_seconds``, ``compilation_cache_hits`` (programs this process loaded from the
   persistent compilation cache for the run), ``matmul_precision`` (what the run's programs
   were compiled at: ``config.matmul_precision``, set process-wide before anything compiles
-  by ``ofql_jax.runtime.set_matmul_precision`` and read back from JAX; highest = true
+  by ``ofql_jax.training.runtime.set_matmul_precision`` and read back from JAX; highest = true
   float32; default = TF32 on recent NVIDIA GPUs, float32 on CPUs), ``versions``,
   ``backend``, ``device_count``, ``devices``.
 
@@ -43,8 +46,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from ofql_jax.errors import OFQLError
-from ofql_jax.types import Transitions
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.types import Transitions
 
 RESULTS_FILE = "results.json"
 

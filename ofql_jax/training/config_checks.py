@@ -9,8 +9,10 @@ import ml_collections
 
 from ofql_jax.agents import AGENTS
 from ofql_jax.agents.base import require as _require
-from ofql_jax.errors import OFQLError
-from ofql_jax.tasks import PROTOCOLS
+from ofql_jax.core.cli_help import flatten
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.tasks import PROTOCOLS
+from ofql_jax.training.sweep import parse_sweep
 
 # Fields that may change between a run and its resumption without changing its numbers.
 RESUMABLE_CHANGES = (
@@ -116,8 +118,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 def _check_sweep(config: ml_collections.ConfigDict, spec) -> None:
     """Swept names must be the algorithm's sweepable fields, and every swept setting must pass
     the algorithm's own checks (a swept flow_ratio=1.5 is as wrong as a set one)."""
-    from ofql_jax.sweep import parse_sweep
-
     for name, text in config.sweep.items():
         if str(text).strip() and name not in spec.sweepable:
             raise OFQLError(
@@ -135,17 +135,6 @@ def _check_sweep(config: ml_collections.ConfigDict, spec) -> None:
         except OFQLError as err:
             names = ", ".join(f"--config.sweep.{name}" for name in setting)
             raise OFQLError(f"{str(err).rstrip('.')} (a value of {names}).") from None
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (tuples become lists, as in JSON)."""
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
-    return out
 
 
 def compare_configs(saved: dict[str, Any], current: dict[str, Any], workdir: Path) -> None:

@@ -1,6 +1,6 @@
 """Velocity (v-parameterised) flow matching: the BC loss and the Euler sampler.
 
-This project's convention (docs/algorithm.md, as ``ofql_jax.meanflow``): ``t = 0`` is data,
+This project's convention (docs/algorithm.md, as ``ofql_jax.maths.meanflow``): ``t = 0`` is data,
 ``t = 1`` is noise, ``z_t = (1 - t) a + t e`` and the target velocity is ``v = e - a``;
 sampling integrates ``dz/dt = v`` from ``t = 1`` down to ``t = 0``.
 

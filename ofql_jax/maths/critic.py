@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ofql_jax.networks import CriticEnsemble
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.maths.networks import CriticEnsemble
+from ofql_jax.maths.optim import apply_adam
 
 QFn = Callable[[jax.Array, jax.Array], jax.Array]  # (obs, actions) -> [heads, ...]
 ActionFn = Callable[[jax.Array, jax.Array], jax.Array]  # (obs, key) -> actions
@@ -87,8 +88,6 @@ def critic_step(
     The TD target uses ``target_params`` and ``next_action_fn(s', key)`` (an agent's target
     policy); ``info`` holds ``critic/*`` metrics, including the gradient norm.
     """
-    from ofql_jax.agents.base import apply_adam
-
     y = td_target(
         lambda s, a: critics.apply(target_params, s, a), next_action_fn, batch, key, discount,
         max_q_backup, num_backup_samples,

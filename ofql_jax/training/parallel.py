@@ -18,7 +18,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ofql_jax.errors import OFQLError
+from ofql_jax.core.errors import OFQLError
 
 SEED_AXIS = "seed"
 CPU_SEEDS_PER_GROUP = 2  # measured best on a 2-core CPU; see the module docstring

@@ -22,9 +22,9 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from minari.serialization import deserialize_space, serialize_space
 
+from ofql_jax.core.errors import OFQLError
 from ofql_jax.data.minari_data import ActionScaler, DatasetInfo, flatten_observation
-from ofql_jax.errors import OFQLError
-from ofql_jax.policy import Policy
+from ofql_jax.evaluation.policy import Policy
 
 RECORD_VERSION = 1  # bump when the record's keys change meaning
 

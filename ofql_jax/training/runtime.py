@@ -19,9 +19,9 @@ import os
 import jax
 import ml_collections
 
-from ofql_jax.config_checks import MATMUL_PRECISIONS
-from ofql_jax.errors import OFQLError
-from ofql_jax.paths import cache_path
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.paths import cache_path
+from ofql_jax.training.config_checks import MATMUL_PRECISIONS
 
 _distributed_ready = False
 # JAX records this event each time a program is loaded from the persistent cache.
@@ -49,7 +49,7 @@ def compilation_cache_hits() -> int:
 def enable_compilation_cache(directory: str) -> None:
     """JAX's persistent compilation cache: a second run of the same config compiles from disk.
 
-    ``"auto"``: ``<cache root>/xla`` (``ofql_jax.paths``); ``""``: left as it is (off, unless
+    ``"auto"``: ``<cache root>/xla`` (``ofql_jax.core.paths``); ``""``: left as it is (off, unless
     ``JAX_COMPILATION_CACHE_DIR`` says otherwise). Starts counting cache hits."""
     compilation_cache_hits()
     path = cache_path(directory, "xla")

@@ -5,7 +5,7 @@
 - ``official``: the task's Minari dataset(s), from the local cache or downloaded; a clear
   error when neither works.
 - ``replica``: the local replica ``ofql/<env>/<level>-v0``, built first if missing
-  (``ofql_jax.data.replica``; locomotion tasks only).
+  (``ofql_jax.behavior.replica``; locomotion tasks only).
 - ``auto`` (default): official when cached, or when downloads are on and the Minari
   server answers within a few seconds; otherwise the replica. One log line says which and
   why, and a resumed run keeps the source its first start chose.
@@ -27,10 +27,12 @@ from pathlib import Path
 
 import ml_collections
 
+from ofql_jax.behavior.replica import LEVELS, ensure_replica, replica_id
+from ofql_jax.behavior.zoo import ENV_IDS
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.tasks import get_task
 from ofql_jax.data import minari_data
 from ofql_jax.data.minari_data import ensure_local, is_local, server_reachable
-from ofql_jax.errors import OFQLError
-from ofql_jax.tasks import get_task
 
 SOURCES = ("auto", "official", "replica")
 PROBE_SECONDS = 3.0
@@ -48,8 +50,6 @@ class DataChoice:
 
 def _replica_ids(task_name: str) -> tuple[str, str] | None:
     """(env, level) of the task's replica, or None for tasks without one."""
-    from ofql_jax.behavior.zoo import ENV_IDS
-    from ofql_jax.data.replica import LEVELS
 
     env, level = task_name.split("-", 1)
     return (env, level) if env in ENV_IDS and level in LEVELS else None
@@ -131,7 +131,6 @@ def choose_data(config: ml_collections.ConfigDict, workdir: str | Path | None = 
                 "and walker2d): use --config.data_source=official, or set --config.dataset_id "
                 "to a local Minari dataset."
             )
-        from ofql_jax.data.replica import replica_id
 
         choice = DataChoice((replica_id(*replica),), "replica", reason)
     if recorded is not None:
@@ -143,8 +142,6 @@ def choose_data(config: ml_collections.ConfigDict, workdir: str | Path | None = 
 def prepare_data(choice: DataChoice, config: ml_collections.ConfigDict) -> None:
     """Make the chosen datasets local: download official ones, build a missing replica."""
     if choice.source == "replica":
-        from ofql_jax.data.replica import ensure_replica
-
         env, level = _replica_ids(config.task)
         ensure_replica(
             env,

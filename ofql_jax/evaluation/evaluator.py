@@ -4,7 +4,7 @@ The ``num_seeds x num_episodes`` episodes of an evaluation run in waves of at mo
 environments laid out as a ``[seeds, episodes]`` grid, so one call of ``sample_actions``
 (vmapped over a seed's episodes and over seeds) acts for the whole wave; the last wave is padded
 to the grid's shape, so the policy compiles once. Environments step in this process or in
-``num_workers`` worker processes (``ofql_jax.env_pool``).
+``num_workers`` worker processes (``ofql_jax.evaluation.env_pool``).
 
 Randomness never depends on how episodes are grouped: episode e of seed value v at training
 step s resets with ``episode_env_seed(v, s, e)`` and acts at its time step t with the key
@@ -30,9 +30,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ofql_jax.agents import Agent, AgentState
+from ofql_jax.core.errors import OFQLError
 from ofql_jax.data import DatasetInfo
-from ofql_jax.env_pool import DatasetEnvFactory, LocalEnvPool, ProcessEnvPool
-from ofql_jax.errors import OFQLError
+from ofql_jax.evaluation.env_pool import DatasetEnvFactory, LocalEnvPool, ProcessEnvPool
 
 
 def normalized_score(returns: np.ndarray, ref_scores: tuple[float, float] | None) -> np.ndarray:

@@ -3,7 +3,7 @@
 DQL draws the executed action from ``softmax(Q)`` over N candidates; CleanDiffuser's DQL
 pipelines (the paper's protocol) use ``softmax(w Q)`` with a per-task weight temperature
 ``w``. The draw is done with the Gumbel-max trick, so the randomness can be supplied by the
-caller (device keys in evaluation, NumPy in ``ofql_jax.policy.Policy``).
+caller (device keys in evaluation, NumPy in ``ofql_jax.evaluation.policy.Policy``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``load_run(workdir, step=None)`` reads ``config.json``, rebuilds the agent, restores the
 stacked member states of a checkpoint and the acting record saved beside them
-(``ofql_jax.acting``), so no dataset is read. ``run.policy(seed=...)`` is the fast
+(``ofql_jax.evaluation.acting``), so no dataset is read. ``run.policy(seed=...)`` is the fast
 ``Policy`` of one trained seed in the environment's own units, with the run's evaluation
 protocol unless told otherwise; ``run.evaluate()`` repeats the run's evaluation (same
 environment seeds and action keys, so the same returns) or a variant of it.
@@ -29,24 +29,26 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ofql_jax.acting import EnvPolicy, info_from_record
 from ofql_jax.agents import AGENTS, Agent, AgentState
-from ofql_jax.checkpointing import Checkpointer
-from ofql_jax.config_checks import ADDED_FIELDS
+from ofql_jax.behavior.replica import load_dataset
+from ofql_jax.behavior.sources import choose_data
+from ofql_jax.core.checkpointing import Checkpointer
+from ofql_jax.core.errors import OFQLError
 from ofql_jax.data import DatasetInfo
-from ofql_jax.errors import OFQLError
-from ofql_jax.evaluation import (
+from ofql_jax.evaluation.acting import EnvPolicy, acting_record, info_from_record
+from ofql_jax.evaluation.evaluator import (
     Evaluator,
     eval_env_kwargs,
     eval_sample_kwargs,
     eval_variants,
     normalized_score,
 )
-from ofql_jax.experiment import build_members, run_reference_scores
-from ofql_jax.policy import Policy
-from ofql_jax.results import RESULTS_FILE, finite_or_none
-from ofql_jax.sweep import Member
-from ofql_jax.trainer import init_states
+from ofql_jax.evaluation.policy import Policy
+from ofql_jax.results.schema import RESULTS_FILE, finite_or_none
+from ofql_jax.training.config_checks import ADDED_FIELDS
+from ofql_jax.training.experiment import build_members, run_reference_scores
+from ofql_jax.training.sweep import Member
+from ofql_jax.training.trainer import init_states
 
 POLICY_KWARGS = ("actor", "noise_temperature", "q_temperature")  # what ``Policy`` accepts
 
@@ -266,13 +268,10 @@ def _read_config(workdir: Path) -> ml_collections.ConfigDict:
 
 def _fallback_info(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The acting record of a run saved before records existed, from its dataset (read once)."""
-    from ofql_jax.acting import acting_record
-    from ofql_jax.data import load_minari
-    from ofql_jax.data.sources import choose_data
 
     print("This checkpoint predates acting records: reading its dataset once.", file=sys.stderr)
     choice = choose_data(config, None)
-    _, info = load_minari(choice.dataset_ids, config.reward_tune, False)
+    _, info = load_dataset(choice.dataset_ids, config.reward_tune, False)
     return acting_record(info, *run_reference_scores(config, info))
 
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from ofql_jax.errors import OFQLError
+from ofql_jax.core.errors import OFQLError
 
 
 class Checkpointer:

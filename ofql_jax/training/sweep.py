@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ofql_jax.errors import OFQLError
+from ofql_jax.core.errors import OFQLError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ dataset's metadata (``ofql_replica``) records the policy, its step and returns, 
 env id and versions; ``ref_min_score``/``ref_max_score`` are D4RL's random/expert
 returns. Replica scores are **not** comparable with published D4RL numbers.
 
-    python -m ofql_jax.data.replica --env=hopper --level=medium
+    python -m ofql_jax.behavior.replica --env=hopper --level=medium
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,19 @@ import jax
 import numpy as np
 
 from ofql_jax.behavior.rollout import Episode, random_policy, run_episodes
-from ofql_jax.behavior.zoo import ENV_IDS, load_policy, policy_version
-from ofql_jax.errors import OFQLError
-from ofql_jax.paths import AUTO, cache_path
-from ofql_jax.tasks import D4RL_REF_SCORES
+from ofql_jax.behavior.train_sac import SACTrainer
+from ofql_jax.behavior.zoo import ENV_IDS, load_policy, policy_version, sac_config_of
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.paths import AUTO, cache_path
+from ofql_jax.core.tasks import D4RL_REF_SCORES
+from ofql_jax.core.types import Transitions
+from ofql_jax.data.minari_data import (
+    ActionScaler,
+    DatasetInfo,
+    datasets_root,
+    is_local,
+    load_minari,
+)
 
 NAMESPACE = "ofql"
 LEVELS = ("random", "medium", "expert", "medium-expert", "medium-replay")
@@ -53,7 +63,7 @@ BEHAVIOR_LEVELS = {
     "medium-expert": MEDIUM_EXPERT_PARTS,
     "medium-replay": ("medium",),
 }
-DEFAULT_BEHAVIOR_DIR = "auto"  # <cache root>/behavior (ofql_jax.paths)
+DEFAULT_BEHAVIOR_DIR = "auto"  # <cache root>/behavior (ofql_jax.core.paths)
 
 
 def replica_id(env: str, level: str) -> str:
@@ -158,9 +168,6 @@ def replay_episodes(
     the same settings that got at least that far); its latest checkpoint's buffer is cut at
     the medium step. Without it the run is repeated to that step in ``behavior_dir``.
     """
-    from ofql_jax.behavior.train_sac import SACTrainer
-    from ofql_jax.behavior.zoo import sac_config_of
-    from ofql_jax.data.minari_data import ActionScaler
 
     medium = load_policy(env, "medium")
     run = medium.meta["sac_run"]
@@ -263,8 +270,6 @@ def build_replica(
     """
     import minari
 
-    from ofql_jax.data.minari_data import is_local
-
     dataset_id = replica_id(env, level)
     if is_local(dataset_id):
         raise OFQLError(
@@ -297,7 +302,7 @@ def build_replica(
                 algorithm_name=f"ofql_jax replica ({level})",
                 author="ofql_jax",
                 author_email="n/a",
-                code_permalink="ofql_jax/data/replica.py",
+                code_permalink="ofql_jax/behavior/replica.py",
                 ref_min_score=float(random_ref),
                 ref_max_score=float(expert_ref),
                 description=(
@@ -334,16 +339,12 @@ def build_replica(
 def _delete(dataset_id: str) -> None:
     import shutil
 
-    from ofql_jax.data.minari_data import datasets_root
-
     shutil.rmtree(datasets_root() / dataset_id, ignore_errors=True)
 
 
 def replica_metadata(dataset_id: str) -> dict[str, Any]:
     """The ``ofql_replica`` metadata of a local replica ({} if incomplete or unreadable)."""
     import json
-
-    from ofql_jax.data.minari_data import datasets_root
 
     path = datasets_root() / dataset_id / "data" / "metadata.json"  # minari's layout
     try:
@@ -359,8 +360,6 @@ def stale_replicas(env: str, level: str) -> list[str]:
     (``behavior_versions``; replicas from before that field were built from version 1).
     One line per local replica whose versions differ from the policies shipped now.
     """
-    from ofql_jax.data.minari_data import is_local
-
     levels = (level, *MEDIUM_EXPERT_PARTS) if level == "medium-expert" else (level,)
     shipped = {policy: policy_version(env, policy) for policy in BEHAVIOR_LEVELS[level]}
     reasons = []
@@ -400,6 +399,16 @@ def check_replica_current(dataset_id: str) -> None:
         )
 
 
+def load_dataset(
+    dataset_ids: str | Sequence[str], reward_tune: str = "none", download: bool = True
+) -> tuple[Transitions, DatasetInfo]:
+    """``load_minari``, refusing a local replica built from older behaviour policies."""
+    ids = (dataset_ids,) if isinstance(dataset_ids, str) else tuple(dataset_ids)
+    for dataset_id in ids:
+        check_replica_current(dataset_id)
+    return load_minari(ids, reward_tune, download)
+
+
 def ensure_replica(
     env: str,
     level: str,
@@ -415,8 +424,6 @@ def ensure_replica(
     behaviour policy (``stale_replicas``), is never reused or overwritten: that is an
     OFQLError naming the fix.
     """
-    from ofql_jax.data.minari_data import is_local
-
     dataset_id = replica_id(env, level)
     if is_local(dataset_id) and not replica_metadata(dataset_id):
         # Only build_replica writes into this namespace, and it marks completion last.

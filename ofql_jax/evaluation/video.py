@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from ofql_jax.errors import OFQLError
+from ofql_jax.core.errors import OFQLError
 
 INSTALL_HINT = (
     "install an offscreen OpenGL library (Debian/Ubuntu: apt-get install libosmesa6; or "

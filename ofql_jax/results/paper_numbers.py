@@ -6,7 +6,7 @@ D4RL-normalised on the **D4RL v2** datasets, the mean of 3 seeds x 150 episodes 
 final checkpoint. This project trains on Minari's Gymnasium MuJoCo v5 datasets or on its own
 replicas: scores there are a different benchmark and are never comparable with these.
 
-Task names are this project's (``ofql_jax.tasks``); algorithm names are the registry's
+Task names are this project's (``ofql_jax.core.tasks``); algorithm names are the registry's
 (``ofql_jax.agents``): ``bc``, ``dql``, ``fql``, ``ofql``, ``fbrac``. The paper's BC column
 is the reference for this project's ``flow_bc`` and ``bc`` agents (``table1_column``).
 

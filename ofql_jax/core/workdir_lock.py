@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from ofql_jax.errors import OFQLError
+from ofql_jax.core.errors import OFQLError
 
 LOCK_FILE = ".lock"
 

@@ -7,7 +7,7 @@ drift from the code.
 Also the argparse types the command-line tools share (``int_list``).
 
 Example:
-    >>> from ofql_jax.cli_help import closest_fields
+    >>> from ofql_jax.core.cli_help import closest_fields
     >>> closest_fields("num_stepz", ["num_steps", "num_seeds", "seed"])
     ['num_steps', 'num_seeds']
 """
@@ -20,6 +20,7 @@ import inspect
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import ml_collections
 
@@ -65,10 +66,19 @@ def field_comments(source: str) -> dict[str, str]:
     return comments
 
 
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (tuples become lists, as in JSON)."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 def config_fields(config: ml_collections.ConfigDict) -> list[str]:
     """Every overridable field of ``config`` as a dotted name (``agent.eta``, ``sweep.eta``)."""
-    from ofql_jax.config_checks import flatten
-
     return sorted(flatten(config.to_dict()))
 
 

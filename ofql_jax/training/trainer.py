@@ -2,8 +2,8 @@
 
 ``make_train_chunk`` is the pure building block (importable into any loop);
 ``MultiSeedTrainer`` vmaps it over seeds (in groups, split over devices, see
-``ofql_jax.parallel``) and compiles it once per chunk length. ``Experiment``
-(``ofql_jax.experiment``) drives it with data, evaluation and outputs.
+``ofql_jax.training.parallel``) and compiles it once per chunk length. ``Experiment``
+(``ofql_jax.training.experiment``) drives it with data, evaluation and outputs.
 
 Example:
     >>> import jax, ofql_jax
@@ -25,8 +25,8 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from ofql_jax.agents import Agent, AgentState
-from ofql_jax.parallel import SEED_AXIS, grouped_vmap, resolve_group_size, seed_sharding
-from ofql_jax.types import Transitions
+from ofql_jax.core.types import Transitions
+from ofql_jax.training.parallel import SEED_AXIS, grouped_vmap, resolve_group_size, seed_sharding
 
 ROOT_SEED = 0  # every seed's key is fold_in(key(ROOT_SEED), seed value)
 DIAGNOSTIC_ROOT = 1  # diagnostic batches: fold_in(fold_in(key(1), seed value), step)
@@ -139,7 +139,7 @@ class MultiSeedTrainer:
     """Compiles (ahead of time, once per chunk length) and runs the training chunk for all seeds.
 
     Without a ``mesh``: one jitted vmap (seeds grouped by ``seeds_per_group``, see
-    ``ofql_jax.parallel``). With a ``mesh``: the same per device under ``shard_map``,
+    ``ofql_jax.training.parallel``). With a ``mesh``: the same per device under ``shard_map``,
     the seed axis split over the devices and the dataset replicated.
     """
 

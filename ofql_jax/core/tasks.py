@@ -17,7 +17,7 @@ per-task eta is not published: ``eta`` below is this project's choice from the p
 
 Minari hosts ``mujoco/<env>/{simple,medium,expert}-v0`` (Gymnasium MuJoCo v5)
 but no medium-replay (those tasks train on this project's replica, see
-``ofql_jax.data.replica``); medium-expert is built as D4RL built it, by
+``ofql_jax.behavior.replica``); medium-expert is built as D4RL built it, by
 concatenating the medium and expert datasets. Scores on v5 environments are
 not comparable with the paper's D4RL v2 numbers.
 """
@@ -25,6 +25,8 @@ not comparable with the paper's D4RL v2 numbers.
 from __future__ import annotations
 
 import dataclasses
+
+from ofql_jax.core.errors import OFQLError
 
 PROTOCOLS = ("paper", "dql")
 
@@ -152,8 +154,6 @@ def get_task(name: str) -> TaskSpec:
         >>> get_task("hopper-medium").dataset_ids
         ('mujoco/hopper/medium-v0',)
     """
-    from ofql_jax.errors import OFQLError
-
     if name not in TASKS:
         raise OFQLError(
             f"Unknown task {name!r}: choose one of {', '.join(sorted(TASKS))}, "

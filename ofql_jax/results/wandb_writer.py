@@ -21,8 +21,8 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from ofql_jax.errors import OFQLError
-from ofql_jax.reporting import mean_run_names, run_points
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.results.writers import mean_run_names, run_points
 
 
 def _import_wandb():

@@ -1,11 +1,12 @@
 """One training run: data on the device, the multi-seed program, evaluation and every output.
 
 ``Experiment(config, workdir).run()`` is what ``python -m ofql_jax.main`` does: chunks of K
-updates per host call (``ofql_jax.trainer``), evaluation, TensorBoard, Orbax checkpoints and
-``results.json`` (``ofql_jax.results``) between chunks. Its constructor is built from the
+updates per host call (``ofql_jax.training.trainer``), evaluation, TensorBoard, Orbax checkpoints
+and
+``results.json`` (``ofql_jax.results.schema``) between chunks. Its constructor is built from the
 builders below (data, members, restore, evaluator), each usable on its own. Process-wide
 switches (``jax.distributed.initialize``, the compilation cache) belong to the entry point
-(``ofql_jax.runtime.setup_process``), so one process can run many experiments.
+(``ofql_jax.training.runtime.setup_process``), so one process can run many experiments.
 """
 
 from __future__ import annotations
@@ -24,30 +25,44 @@ import numpy as np
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from ofql_jax.acting import acting_record
 from ofql_jax.agents import AGENTS, Agent, AgentState
-from ofql_jax.checkpointing import Checkpointer
-from ofql_jax.config_checks import check_config, compare_configs
-from ofql_jax.data import DatasetInfo, load_minari
-from ofql_jax.data.sources import DataChoice, choose_data, prepare_data
-from ofql_jax.diagnostics import ValueBounds, outside_bounds, saturation_rate, value_bounds
-from ofql_jax.errors import OFQLError, StoppedError
-from ofql_jax.evaluation import (
+from ofql_jax.behavior.replica import load_dataset
+from ofql_jax.behavior.sources import DataChoice, choose_data, prepare_data
+from ofql_jax.core.checkpointing import Checkpointer
+from ofql_jax.core.errors import OFQLError, StoppedError
+from ofql_jax.core.stop_request import StopRequest
+from ofql_jax.core.tasks import PROTOCOL_FIELDS, get_task
+from ofql_jax.core.types import Transitions
+from ofql_jax.data import DatasetInfo
+from ofql_jax.evaluation.acting import acting_record
+from ofql_jax.evaluation.evaluator import (
     Evaluator,
     eval_sample_kwargs,
     eval_variants,
     normalized_score,
     reference_scores,
 )
-from ofql_jax.parallel import check_divisible, make_mesh, replicated
-from ofql_jax.reporting import NullReporter, Reporter, write_json_atomic
-from ofql_jax.results import RESULTS_FILE, finite_or_none, provenance, summarize, transitions_hash
-from ofql_jax.runtime import compilation_cache_hits, matmul_precision, set_matmul_precision
-from ofql_jax.stop_request import StopRequest
-from ofql_jax.sweep import Member, apply_settings, make_members, parse_sweep, setting_name
-from ofql_jax.tasks import PROTOCOL_FIELDS, get_task
-from ofql_jax.trainer import MultiSeedTrainer, fetch, init_states, make_diagnostics, seed_values
-from ofql_jax.types import Transitions
+from ofql_jax.maths.diagnostics import ValueBounds, outside_bounds, saturation_rate, value_bounds
+from ofql_jax.results.schema import (
+    RESULTS_FILE,
+    finite_or_none,
+    provenance,
+    summarize,
+    transitions_hash,
+)
+from ofql_jax.results.wandb_writer import Reporters, WandbReporter
+from ofql_jax.results.writers import NullReporter, Reporter, write_json_atomic
+from ofql_jax.training.config_checks import check_config, compare_configs
+from ofql_jax.training.parallel import check_divisible, make_mesh, replicated
+from ofql_jax.training.runtime import compilation_cache_hits, matmul_precision, set_matmul_precision
+from ofql_jax.training.sweep import Member, apply_settings, make_members, parse_sweep, setting_name
+from ofql_jax.training.trainer import (
+    MultiSeedTrainer,
+    fetch,
+    init_states,
+    make_diagnostics,
+    seed_values,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +88,7 @@ def load_run_data(config: ml_collections.ConfigDict, workdir: Path | None) -> Ru
     if workdir is not None:
         tqdm.write(choice.describe())
     prepare_data(choice, config)
-    transitions, info = load_minari(choice.dataset_ids, config.reward_tune, config.download)
+    transitions, info = load_dataset(choice.dataset_ids, config.reward_tune, config.download)
     if config.batch_size > info.num_transitions:
         raise OFQLError(
             f"batch_size {config.batch_size} is larger than the dataset "
@@ -208,7 +223,7 @@ class Experiment:
             write_json_atomic(config_path, config.to_dict())
 
         self.ref, self.ref_source = run_reference_scores(config, info)
-        # What acting needs without the dataset (ofql_jax.loading reads it back).
+        # What acting needs without the dataset (ofql_jax.training.loading reads it back).
         self.acting = acting_record(info, self.ref, self.ref_source)
         self.group_names = [setting_name(s) for s in self.settings]
         self.reporter = NullReporter()
@@ -235,9 +250,7 @@ class Experiment:
         """TensorBoard writers for every member and group mean, and W&B when configured."""
         runs, groups = [m.run_name for m in self.members], [m.setting for m in self.members]
         self.reporter = Reporter(self.workdir, runs, groups, self.group_names)
-        if config.wandb_project:  # the same scalars, optionally (ofql_jax.wandb_reporting)
-            from ofql_jax.wandb_reporting import Reporters, WandbReporter
-
+        if config.wandb_project:  # the same scalars, optionally (ofql_jax.results.wandb_writer)
             wandb = WandbReporter(config, self.workdir, runs, groups, self.group_names)
             self.reporter = Reporters(self.reporter, wandb)
         self.reporter.text("data/source", self.data_choice.describe())
@@ -270,7 +283,7 @@ class Experiment:
     def diagnose(self) -> dict[str, np.ndarray]:
         """Health figures of every member on a fresh batch (``agent.diagnose``), logged as
         ``diag/*``; a member whose value of its own actions left the dataset's bounds is
-        flagged (see ``ofql_jax.diagnostics``)."""
+        flagged (see ``ofql_jax.maths.diagnostics``)."""
         seeds = jnp.asarray(self.values, jnp.uint32)
         diag = fetch(self.diagnostics(self.states, self.data, seeds, jnp.uint32(self.step)))
         bounds = {

@@ -40,8 +40,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ofql_jax.core.errors import OFQLError
 from ofql_jax.data import DatasetInfo, flatten_observation, observation_dim
-from ofql_jax.errors import OFQLError
 
 StepResult = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 

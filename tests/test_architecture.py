@@ -1,0 +1,99 @@
+"""The package's layers: every import points down, none is hidden in a function, no circle.
+
+The floors (docs/architecture.md draws them): a module may import its own subpackage and
+any subpackage on a lower floor, nothing else. Imports of optional dependencies (wandb,
+imageio) may sit inside functions; imports of ofql_jax never do.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ofql_jax"
+FLOORS = {
+    "core": 0,  # errors, types, paths, tasks, checkpoints, stop requests, locks, --help text
+    "maths": 1,  # networks, MeanFlow, diffusion, flow matching, critics, selection, diagnostics
+    "data": 1,  # Minari datasets -> Transitions, synthetic data, dataset writers
+    "agents": 2,  # one file per algorithm behind one contract
+    "behavior": 2,  # SAC behaviour policies and the replica datasets they rebuild
+    "evaluation": 3,  # environment pool, evaluator, acting records, Policy, video
+    "results": 3,  # results.json schema, aggregation, writers, paper numbers, report
+    "training": 4,  # trainer, Experiment, sweeps, sharding, runtime, config checks, loading
+    "cli": 5,  # python -m ofql_jax.{main,suite,evaluate,report,toy} and the package's API
+}
+
+
+def layer(module: str) -> str:
+    """``ofql_jax.maths.critic`` -> ``maths``; top-level modules are the command line."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (PACKAGE / parts[-1]).is_dir() else "cli"
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        out[name.removesuffix(".__init__")] = path
+    return out
+
+
+def imports() -> dict[str, dict[str, bool]]:
+    """``{module: {imported ofql_jax module: at module top?}}``."""
+    mods = modules()
+    out: dict[str, dict[str, bool]] = defaultdict(dict)
+    for name, path in mods.items():
+        tree = ast.parse(path.read_text())
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                # ``from package import module`` imports the module (the package's own
+                # __init__ runs first in any case, as for every submodule)
+                subs = [f"{node.module}.{a.name}" for a in node.names]
+                targets = [t for t in subs if t in mods] or [node.module]
+            else:
+                continue
+            for target in targets:
+                if target in mods and target != name:
+                    out[name][target] = out[name].get(target, False) or id(node) in top
+    return out
+
+
+def test_every_import_points_down_or_stays_in_its_subpackage():
+    wrong = []
+    for name, targets in imports().items():
+        for target in targets:
+            a, b = layer(name), layer(target)
+            if a != b and FLOORS[a] <= FLOORS[b]:
+                wrong.append(f"{name} ({a}, {FLOORS[a]}) -> {target} ({b}, {FLOORS[b]})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_package_imports_sit_at_module_top():
+    hidden = [f"{n} -> {t}" for n, ts in imports().items() for t, top in ts.items() if not top]
+    assert not hidden, "\n".join(hidden)
+
+
+def test_no_import_circle():
+    graph = {n: set(ts) for n, ts in imports().items()}
+    state: dict[str, int] = {}
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                raise AssertionError(" -> ".join([*path[path.index(nxt) :], nxt]))
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+
+
+def test_every_subpackage_has_a_floor():
+    assert {layer(n) for n in modules()} <= set(FLOORS)
