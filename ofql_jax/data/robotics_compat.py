@@ -64,45 +64,39 @@ def _joint(mujoco: Any, model: Any, name: str) -> tuple[int, int]:
 
 
 def _make_fixed(mujoco: Any) -> dict[str, Any]:
-    """The four accessors of gymnasium_robotics 1.4.2, with the joint type compared as int."""
+    """The four accessors of gymnasium_robotics 1.4.2, with the joint type compared as int.
 
-    def get_joint_qpos(model, data, name):
-        """Return the joints position and orientation (qpos) of the model."""
-        joint_id, joint_type = _joint(mujoco, model, name)
-        start = model.jnt_qposadr[joint_id]
-        return data.qpos[start : start + _ndim(mujoco, joint_type, 7, 4)].copy()
+    Each reads or writes ``data.<array>[start : start + ndim]`` with ``start`` from the joint's
+    address table and ``ndim`` by joint type (free, ball, else 1), as upstream does (its ball
+    joint's qvel reads 4 values and writes 3; kept as upstream has it).
+    """
 
-    def get_joint_qvel(model, data, name):
-        """Return the joints linear and angular velocities (qvel) of the model."""
+    def span(model: Any, name: str, address: str, free: int, ball: int) -> tuple[int, int]:
         joint_id, joint_type = _joint(mujoco, model, name)
-        start = model.jnt_dofadr[joint_id]
-        return data.qvel[start : start + _ndim(mujoco, joint_type, 6, 4)].copy()
+        return getattr(model, address)[joint_id], _ndim(mujoco, joint_type, free, ball)
 
-    def set_joint_qpos(model, data, name, value):
-        """Set the joint positions (qpos) of the model."""
-        joint_id, joint_type = _joint(mujoco, model, name)
-        start = model.jnt_qposadr[joint_id]
-        ndim = _ndim(mujoco, joint_type, 7, 4)
-        value = np.array(value)
-        if ndim > 1:
-            assert value.shape == (ndim,), f"Value has incorrect shape {name}: {value}"
-        data.qpos[start : start + ndim] = value
+    def getter(array: str, address: str, free: int, ball: int) -> Any:
+        def get(model, data, name):
+            start, ndim = span(model, name, address, free, ball)
+            return getattr(data, array)[start : start + ndim].copy()
 
-    def set_joint_qvel(model, data, name, value):
-        """Set the joints linear and angular (qvel) of the model."""
-        joint_id, joint_type = _joint(mujoco, model, name)
-        start = model.jnt_dofadr[joint_id]
-        ndim = _ndim(mujoco, joint_type, 6, 3)
-        value = np.array(value)
-        if ndim > 1:
-            assert value.shape == (ndim,), f"Value has incorrect shape {name}: {value}"
-        data.qvel[start : start + ndim] = value
+        return get
+
+    def setter(array: str, address: str, free: int, ball: int) -> Any:
+        def set_(model, data, name, value):
+            start, ndim = span(model, name, address, free, ball)
+            value = np.array(value)
+            if ndim > 1:
+                assert value.shape == (ndim,), f"Value has incorrect shape {name}: {value}"
+            getattr(data, array)[start : start + ndim] = value
+
+        return set_
 
     return dict(
-        get_joint_qpos=get_joint_qpos,
-        get_joint_qvel=get_joint_qvel,
-        set_joint_qpos=set_joint_qpos,
-        set_joint_qvel=set_joint_qvel,
+        get_joint_qpos=getter("qpos", "jnt_qposadr", 7, 4),
+        get_joint_qvel=getter("qvel", "jnt_dofadr", 6, 4),
+        set_joint_qpos=setter("qpos", "jnt_qposadr", 7, 4),
+        set_joint_qvel=setter("qvel", "jnt_dofadr", 6, 3),
     )
 
 
