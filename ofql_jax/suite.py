@@ -50,14 +50,13 @@ import ml_collections
 from ofql_jax.agents import get_agent_spec
 from ofql_jax.core.errors import OFQLError, StoppedError
 from ofql_jax.core.tasks import get_task
-from ofql_jax.results.report import write_report
+from ofql_jax.results.report import GROUPS, write_report
 from ofql_jax.results.schema import load_results, select_setting
 from ofql_jax.results.writers import write_json_atomic
 from ofql_jax.training.experiment import Experiment
 from ofql_jax.training.runtime import setup_process
 from ofql_jax.training.sweep import setting_name
 
-GROUPS = ("main", "one_step_ablation", "flow_ratio", "eta_grid")
 EXIT_USER_ERROR, EXIT_CELL_FAILED = 2, 1
 
 
@@ -681,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
 
-__all__ = ["GROUPS", "Program", "SuiteRunner", "cell", "load_suite_file", "main", "new_suite",
+__all__ = ["Program", "SuiteRunner", "cell", "load_suite_file", "main", "new_suite",
            "plan_programs", "program_config", "selected_cells", "task_default"]  # fmt: skip
 
 if __name__ == "__main__":

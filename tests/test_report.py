@@ -1,10 +1,9 @@
 """The suite report (ofql_jax.results.report), the paper's numbers and the bootstrap, on fabricated
 results.
 
-No training runs here: ``make_results`` writes results.json files in the format
-of
-``ofql_jax.training.experiment.Experiment.results``, and ``make_suite`` a suite
-directory around them.
+No training runs here: ``make_results`` writes results.json files in the format of
+``ofql_jax.training.experiment.Experiment.results``, and ``make_suite`` a suite directory
+around them.
 """
 
 from __future__ import annotations
@@ -25,7 +24,10 @@ from ofql_jax.results.aggregate import (
     mean_of_task_means,
     stratified_bootstrap_ci,
 )
-from ofql_jax.results.report import ETA_RULE, main, median_chunk_rate, write_report
+from ofql_jax.results.report import GROUPS, load_suite, main, registry, write_report
+from ofql_jax.results.report.scores import ETA_RULE
+from ofql_jax.results.report.sections.cost import median_chunk_rate
+from ofql_jax.results.report.sections.health import health_lines
 
 # --- fabricated results --------------------------------------------------------------------
 
@@ -737,8 +739,6 @@ def _write_diag(run: Path, series: dict[str, list[float]], steps: list[int]) -> 
 def test_training_health_reads_each_programs_diagnostics(tmp_path):
     """Each program's ``diag/*`` TensorBoard series, per setting and seed, as the figure's
     lines and the table's last values; a program without diagnostics is left out."""
-    from ofql_jax.results.report import health_lines, load_suite
-
     cells = merged_grid_cells()[:3] + [dict(name="flowbc-walker2d-medium", algorithm="flow_bc",
                                             task="walker2d-medium", label="flow BC", results=None,
                                             state="running")]  # fmt: skip
@@ -822,6 +822,29 @@ def test_missing_results_without_status_and_cost_flag(tmp_path):
     assert "Machine: unknown" in text
 
 
+def test_a_new_group_is_one_registered_section(tmp_path, monkeypatch):
+    """A section registered for a new suite group: the group becomes valid, the section is
+    written in its place with its intro, and says "Not run" without cells of its group."""
+    monkeypatch.setattr(registry, "SECTIONS", list(registry.SECTIONS))
+    assert registry.groups() == GROUPS == ("main", "one_step_ablation", "flow_ratio", "eta_grid")
+
+    @registry.section("Bandit probe", order=65, groups=("bandit",), intro="One line per cell.")
+    def bandit(ctx: registry.Context) -> list[str] | registry.NotRun:
+        if not ctx.cells:
+            return registry.NotRun("the suite has no bandit cell.")
+        return [f"- {c.name}: {c.label}" for c in ctx.cells] + [""]
+
+    assert registry.groups() == (*GROUPS, "bandit")
+    probe = dict(demo_cells()[0], name="probe-hopper-medium", group="bandit")
+    text = write_report(make_suite(tmp_path / "s", [demo_cells()[0], probe])).read_text()
+    body = section(text, "Bandit probe")
+    assert body.splitlines()[2:5] == ["One line per cell.", "", "- probe-hopper-medium: OFQL"]
+    assert text.index("## Eta grid") < text.index("## Bandit probe") < text.index("## Cost")
+    assert "probe-hopper-medium" not in section(text, "Final scores")  # not its group
+    text = write_report(make_suite(tmp_path / "t", demo_cells()[:1])).read_text()
+    assert "Not run: the suite has no bandit cell." in section(text, "Bandit probe")
+
+
 def test_cli(tmp_path, capsys):
     suite = make_suite(tmp_path / "s", demo_cells()[:2])
     assert main([str(suite)]) == 0
@@ -849,7 +872,7 @@ def test_cli_help_and_usage(capsys):
 
 def test_cli_process():
     """The real command: a user error is one line on stderr, exit 2, no traceback."""
-    cmd = [sys.executable, "-m", "ofql_jax.results.report", "/nonexistent/suite"]
+    cmd = [sys.executable, "-m", "ofql_jax.report", "/nonexistent/suite"]
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2, bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr

@@ -1,0 +1,105 @@
+"""A suite's report: ``python -m ofql_jax.report SUITE_DIR [--cost=throughput.json]``.
+
+Reads a suite directory written by the suite runner (the contract is in ``cells``) and writes
+``SUITE_DIR/report.md`` with PNG figures in ``SUITE_DIR/figures/``, one section after another
+(``sections/``, in their registered order):
+
+* the suite, machine, commands, wall time and versions, and the caveat that scores on
+  replica or Gymnasium v5 datasets are a different benchmark from the paper's D4RL v2;
+* final scores per (task, algorithm): mean +- std over seeds with N candidates and with
+  N = 1, steps, seeds, data source and env id, beside the paper's Table 1 number;
+* aggregates over tasks per algorithm (mean and IQM, stratified-bootstrap 95% CIs);
+* learning curves per task (mean over seeds, 95% percentile-bootstrap band over seeds);
+* the one-step ablation and flow-ratio tables beside the paper's;
+* every eta grid, with the chosen value and the rule;
+* cost (a ``benchmarks/throughput.py`` output and the cells' own training rates) as ratios
+  to OFQL beside the paper's Figure 3;
+* training health per task: each program's ``diag/*`` curves from its TensorBoard, with a
+  table of each seed's last values; a program still training is shown to its last chunk;
+* the divergence monitor's flags per cell, and the cells that failed or did not finish.
+
+Every section says "not run" when its cells are absent. "Final" is always the last
+evaluation, never the best over training. A section declares the suite groups it reports
+(``registry.section``); ``GROUPS`` are those groups, the ones a suite's cells may name.
+What the report knows about particular agents is in ``labels``.
+
+Example:
+    >>> write_report("runs/suite-cpu")  # doctest: +SKIP
+    PosixPath('runs/suite-cpu/report.md')
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.results.report import registry, sections  # noqa: F401 (registers the sections)
+from ofql_jax.results.report.cells import load_costs, load_suite
+
+GROUPS = registry.groups()
+
+
+def write_report(
+    suite_dir: str | Path, cost_json: str | Path | Sequence[str | Path] | None = None
+) -> Path:
+    """Write ``suite_dir/report.md`` and ``suite_dir/figures/*.png``; return the report's path.
+
+    ``cost_json``: one or more ``benchmarks/throughput.py`` outputs; by default the suite's
+    own ``cost.json`` when it has one. Raises OFQLError (one sentence) for an unusable input.
+    """
+    suite = load_suite(suite_dir)
+    if cost_json is None:
+        default = suite.directory / "cost.json"
+        paths = [default] if default.exists() else []
+    elif isinstance(cost_json, (str, Path)):
+        paths = [Path(cost_json)]
+    else:
+        paths = [Path(p) for p in cost_json]
+    costs = load_costs(paths)
+    figures = suite.directory / "figures"
+    figures.mkdir(exist_ok=True)
+    lines = []
+    for section in registry.SECTIONS:
+        lines += section.render(registry.Context(suite, section.groups, figures, costs))
+    path = suite.directory / "report.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines).rstrip() + "\n")
+    tmp.replace(path)
+    return path
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one sentence, exit 2, no usage dump
+        self.exit(2, f"{message}: see python -m ofql_jax.report --help.\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI; returns the exit status (0, or 2 with one sentence on stderr)."""
+    parser = _Parser(
+        prog="python -m ofql_jax.report",
+        description="Write SUITE_DIR/report.md and SUITE_DIR/figures/*.png from a suite's results.",
+    )
+    parser.add_argument("suite_dir", metavar="SUITE_DIR", help="a directory written by the suite")
+    parser.add_argument(
+        "--cost",
+        action="append",
+        metavar="JSON",
+        help="a benchmarks/throughput.py output (repeatable; default: SUITE_DIR/cost.json)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    args = parser.parse_args(argv)
+    try:
+        path = write_report(args.suite_dir, args.cost)
+    except OFQLError as err:
+        if args.debug:
+            raise
+        print(str(err), file=sys.stderr)
+        return 2
+    print(f"Wrote {path}")
+    return 0
+
+
+__all__ = ["GROUPS", "load_suite", "main", "write_report"]

@@ -1,0 +1,155 @@
+"""A suite directory read into typed cells (the contract with ``ofql_jax.suite``).
+
+::
+
+    suite.json                  {"suite", "suite_file", "description", "cells": [{"name",
+                                 "algorithm", "task", "protocol", "group", "overrides",
+                                 "sweep", "label", "workdir"}, ...]}
+    status.json                 {"cells": {name: {"state", "error", "wall_seconds",
+                                 "started", "finished"}}, "machine": {...}, "commands": [...]}
+    cells/<name>/results.json   one training run's results (ofql_jax.training.experiment)
+    cost.json                   optional: a benchmarks/throughput.py output
+
+Example:
+    >>> suite = load_suite("runs/suite-cpu")  # doctest: +SKIP
+    >>> [c.name for c in suite.cells if c.results is None]  # doctest: +SKIP
+    []
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.results.report.labels import agent_label
+from ofql_jax.results.schema import load_results
+
+MAIN_GROUP = "main"  # the main comparison; the group of a cell that names none
+
+
+@dataclasses.dataclass
+class Cell:
+    """One cell of the suite: its entry in suite.json, its status and its results."""
+
+    name: str
+    algorithm: str
+    task: str
+    group: str
+    label: str
+    protocol: str
+    overrides: dict[str, Any]
+    sweep: dict[str, Any]
+    workdir: Path
+    program: str  # the program that trained it (cells of one merged sweep share one)
+    setting: dict[str, float]  # its values in a merged sweep program, {} otherwise
+    state: str  # status.json: done | failed | pending | running; "unknown" without one
+    error: str | None
+    wall_seconds: float | None
+    started: str | None
+    finished: str | None
+    results: dict[str, Any] | None
+    problem: str | None  # why there are no results, when there are none
+
+
+@dataclasses.dataclass
+class Suite:
+    """A suite directory: suite.json (``meta``), status.json (``status``, {} without one)
+    and its cells in suite.json's order."""
+
+    directory: Path
+    meta: dict[str, Any]
+    status: dict[str, Any]
+    cells: list[Cell]
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The JSON in ``path``; OFQLError ending with ``what`` to do when it is missing or bad."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise OFQLError(f"{path} does not exist: {what}.") from None
+    except (OSError, ValueError) as err:
+        raise OFQLError(f"{path} cannot be read as JSON ({err}): {what}.") from None
+
+
+def _unrecorded_state(results: dict[str, Any] | None, status_path: Path) -> str:
+    """The state of a cell status.json does not mention."""
+    if results is not None:
+        return "done"
+    return "not started" if status_path.exists() else "unknown"
+
+
+def load_suite(suite_dir: str | Path) -> Suite:
+    """Read suite.json, status.json (optional) and every cell's results.json that exists."""
+    directory = Path(suite_dir)
+    if not directory.is_dir():
+        raise OFQLError(
+            f"{directory} is not a directory: pass the suite directory the suite runner wrote."
+        )
+    meta = read_json(directory / "suite.json", "pass a directory written by ofql_jax.suite")
+    if not isinstance(meta, dict) or not isinstance(meta.get("cells"), list):
+        raise OFQLError(
+            f"{directory / 'suite.json'} has no list of cells: pass a directory written by "
+            "ofql_jax.suite."
+        )
+    status_path = directory / "status.json"
+    status = read_json(status_path, "the suite runner writes it") if status_path.exists() else {}
+    states = status.get("cells", {}) if isinstance(status, dict) else {}
+    cells = []
+    for raw in meta["cells"]:
+        if not isinstance(raw, dict) or not raw.get("name"):
+            raise OFQLError(
+                f"{directory / 'suite.json'} has a cell without a name ({raw!r:.80}): pass a "
+                "directory written by ofql_jax.suite."
+            )
+        name = str(raw["name"])
+        algorithm = str(raw.get("algorithm", "unknown"))
+        st = states.get(name, {})
+        workdir = Path(raw.get("workdir") or f"cells/{name}")
+        workdir = workdir if workdir.is_absolute() else directory / workdir
+        try:
+            results = load_results(workdir)
+            problem = None if results is not None else "no results.json"
+        except OFQLError as err:
+            results, problem = None, str(err)
+        cells.append(
+            Cell(
+                name=name,
+                algorithm=algorithm,
+                task=str(raw.get("task", "unknown")),
+                group=str(raw.get("group") or MAIN_GROUP),
+                label=str(raw.get("label") or agent_label(algorithm)),
+                protocol=str(raw.get("protocol", "")),
+                overrides=dict(raw.get("overrides") or {}),
+                sweep={k: v for k, v in (raw.get("sweep") or {}).items() if str(v).strip()},
+                workdir=workdir,
+                program=str(raw.get("program") or name),
+                setting=dict(raw.get("setting") or {}),
+                state=str(st.get("state") or _unrecorded_state(results, status_path)),
+                error=st.get("error"),
+                wall_seconds=st.get("wall_seconds"),
+                started=st.get("started"),
+                finished=st.get("finished"),
+                results=results,
+                problem=problem,
+            )
+        )
+    return Suite(directory, meta, status if isinstance(status, dict) else {}, cells)
+
+
+def load_costs(paths: Sequence[Path]) -> list[tuple[str, dict[str, Any]]]:
+    """Each ``benchmarks/throughput.py`` output as (file name, contents)."""
+    out = []
+    for path in paths:
+        data = read_json(path, "pass a benchmarks/throughput.py JSON output with --cost")
+        if not isinstance(data, dict) or not isinstance(data.get("agents"), dict):
+            raise OFQLError(
+                f"{path} has no 'agents' entry: pass a benchmarks/throughput.py JSON output "
+                "with --cost."
+            )
+        out.append((path.name, data))
+    return out
