@@ -1,6 +1,6 @@
 """The package's layers: every import points down, none is hidden in a function, no circle.
 
-The floors (docs/architecture.md draws them): a module may import its own subpackage and
+The floors (docs/extending.md draws them): a module may import its own subpackage and
 any subpackage on a lower floor, nothing else. Imports of optional dependencies (wandb,
 imageio) may sit inside functions; imports of ofql_jax never do.
 """
@@ -97,3 +97,34 @@ def test_no_import_circle():
 
 def test_every_subpackage_has_a_floor():
     assert {layer(n) for n in modules()} <= set(FLOORS)
+
+
+def subpackage_graph() -> str:
+    """The subpackage import graph as a Mermaid block, floors top (commands) to bottom."""
+    edges = sorted(
+        {
+            (layer(n), layer(t))
+            for n, ts in imports().items()
+            for t in ts
+            if layer(n) != layer(t)
+        }
+    )
+    lines = ["```mermaid", "flowchart TD"]
+    for floor in sorted(set(FLOORS.values()), reverse=True):
+        names = [name for name, f in FLOORS.items() if f == floor]
+        lines.append(f"    subgraph floor{floor}[floor {floor}]")
+        lines += [f"        {name}" for name in names]
+        lines.append("    end")
+    lines += [f"    {a} --> {b}" for a, b in edges]
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def test_the_drawn_graph_is_the_code_s():
+    """docs/extending.md shows the graph this file computes (regenerate: run this file)."""
+    doc = (PACKAGE.parent / "docs" / "extending.md").read_text()
+    assert subpackage_graph() in doc, "run python tests/test_architecture.py and paste its output"
+
+
+if __name__ == "__main__":
+    print(subpackage_graph())
