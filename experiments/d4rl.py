@@ -46,8 +46,9 @@ def parse_arg(arg: str | None) -> tuple[str, str, str]:
     protocol = parts[1] if len(parts) > 1 else "paper"
     if len(parts) > 2 or protocol not in PROTOCOLS:
         raise OFQLError(
-            f"Cannot read the config argument {arg!r}: write TASK or TASK,PROTOCOL with "
-            f"PROTOCOL one of {', '.join(PROTOCOLS)}, e.g. experiments/d4rl.py:hopper-medium,dql."
+            f"Cannot read the config argument {arg!r}: write TASK, TASK,PROTOCOL or "
+            f"TASK,PROTOCOL,algorithm=NAME with PROTOCOL one of {', '.join(PROTOCOLS)}, e.g. "
+            "experiments/d4rl.py:hopper-medium,dql."
         )
     return task, protocol, algorithm
 

@@ -18,6 +18,7 @@ the chosen algorithm and every ``--config.*`` value is applied to it, each name 
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import re
 import sys
@@ -103,23 +104,21 @@ def _algorithm_flag(argv: list[str]) -> str | None:
     return names[-1] if names else None
 
 
-def load_config(value: str, algorithm: str | None = None):
+def load_config(value: str, algorithm: str | None = None) -> ml_collections.ConfigDict:
     """``get_config`` of the config file ``value`` (``FILE[.py:ARG]``), for ``algorithm``
-    (added to ARG as ``algorithm=NAME``) when given; returns (config, file)."""
-    import importlib.util
-
+    when given (the config file reads it as ``ARG,algorithm=NAME``)."""
     path, rest = _split_config_value(value)
     if algorithm is not None:
         rest = f"{rest},algorithm={algorithm}" if rest else f"algorithm={algorithm}"
     spec = importlib.util.spec_from_file_location("_ofql_cli_config", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return (module.get_config(rest) if rest is not None else module.get_config()), Path(path)
+    return module.get_config(rest) if rest is not None else module.get_config()
 
 
-def _load_default_config(argv: list[str]):
-    """The config the command line names, before overrides, and its file; None if it does
-    not load (the caller then says why)."""
+def _load_default_config(argv: list[str]) -> ml_collections.ConfigDict | None:
+    """The config the command line names (for its ``--config.algorithm``), before overrides;
+    None if it does not load (the caller then says why)."""
     found = _config_arg(argv)
     value = found[1] if found else "experiments/d4rl.py"
     if not found and not os.path.exists(value):
@@ -133,7 +132,7 @@ def _load_default_config(argv: list[str]):
 def _default_fields(argv: list[str]) -> list[str] | None:
     """Every field of the config the command line names (None if it does not load)."""
     loaded = _load_default_config(argv)
-    return None if loaded is None else config_fields(loaded[0])
+    return None if loaded is None else config_fields(loaded)
 
 
 def _closest_hint(name: str, fields: list[str] | None) -> str:
@@ -150,10 +149,9 @@ def _closest_hint(name: str, fields: list[str] | None) -> str:
 def help_page(argv: list[str]) -> str | None:
     """The ``--help`` page for the config the command line names (None if it cannot load);
     with ``--help-config-md``, the Markdown reference of every algorithm's fields."""
-    loaded = _load_default_config(argv)
-    if loaded is None:
+    config = _load_default_config(argv)
+    if config is None:
         return None
-    config = loaded[0]
     if REFERENCE_FLAG in argv:
         return config_reference(AGENTS, config.task, config.algorithm).rstrip("\n")
     return help_text(config, AGENTS[config.algorithm])
@@ -258,8 +256,7 @@ def _settle(flag) -> ml_collections.ConfigDict:
     """The config file's config for the algorithm the flags chose, with every override
     applied in order; an override that names no field of it is refused with the nearest."""
     overrides = config_flags.get_override_values(flag)
-    value = config_flags.get_config_filename(flag)
-    config, _ = load_config(value, overrides.get("algorithm"))
+    config = load_config(config_flags.get_config_filename(flag), overrides.get("algorithm"))
     fields = config_fields(config)
     for name, value in overrides.items():
         if name not in fields and not any(f.startswith(name + ".") for f in fields):
