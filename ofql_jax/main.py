@@ -5,31 +5,44 @@ Flags: ``--config`` (an ml_collections config file, fields overridable with
 ``runs/<task>``; re-running on a workdir with checkpoints resumes), ``--overwrite``
 (move an existing run in the workdir aside and start afresh), ``--allow_config_change``
 (resume although the saved config differs), ``--debug`` (show tracebacks), ``--help``
-(every config field with its default and comment; ``ofql_jax.core.cli_help``). A failure the
-user can fix ends in one sentence on stderr and exit status 2; nothing in the workdir is
+(every config field with its default and comment; ``ofql_jax.core.cli_help``),
+``--help-config-md`` (the same for every algorithm, as Markdown: docs/config.md). A failure
+the user can fix ends in one sentence on stderr and exit status 2; nothing in the workdir is
 overwritten, and a failed start removes the folders it created.
+
+``--config.algorithm=NAME`` needs the agent fields of NAME, which the config file builds: the
+flags are parsed once as given (any field name accepted), then the config is built again for
+the chosen algorithm and every ``--config.*`` value is applied to it, each name checked there.
 """
 
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import re
 import sys
 from pathlib import Path
 
+import ml_collections
 from absl import flags, logging
 from ml_collections import config_flags
 
 from ofql_jax.agents import AGENTS
-from ofql_jax.core.cli_help import closest_fields, config_fields, help_text
+from ofql_jax.core.cli_help import closest_fields, config_fields, config_reference, help_text
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.workdir_lock import WorkdirLock
 from ofql_jax.training.experiment import move_aside, run
 from ofql_jax.training.runtime import setup_process
 
+# Any field name is accepted at parse time: parse() rebuilds the config for the chosen
+# algorithm and checks every override's name against it.
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config, e.g. experiments/d4rl.py:hopper-medium.", lock_config=True
+    "config",
+    None,
+    "Experiment config, e.g. experiments/d4rl.py:hopper-medium.",
+    lock_config=False,
+    accept_new_attributes=True,
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default runs/<task>).")
 _OVERWRITE = flags.DEFINE_bool(
@@ -43,10 +56,11 @@ _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
 _DEBUG = flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
 
 EXIT_USER_ERROR = 2
-CONFIG_HELP = "see experiments/d4rl.py and ofql_jax/agents/ofql.py for every field and its type"
+CONFIG_HELP = "see docs/config.md or --help for every field and its type"
 
 
 HELP_FLAGS = ("--help", "-h", "--helpfull", "--helpshort", "-help")
+REFERENCE_FLAG = "--help-config-md"
 REPO_ROOT = Path(__file__).resolve().parents[1]  # experiments/ lives here in a source checkout
 
 
@@ -84,22 +98,33 @@ def resolve_config_path(argv: list[str]) -> list[str]:
     return out
 
 
-def _load_default_config(argv: list[str]):
-    """The config the command line names, before overrides, and its file; None if it does
-    not load (the caller then says why)."""
-    import importlib.util
+def _algorithm_flag(argv: list[str]) -> str | None:
+    """The value of the last ``--config.algorithm=NAME`` on the command line, if any."""
+    names = [a.split("=", 1)[1] for a in argv if a.startswith("--config.algorithm=")]
+    return names[-1] if names else None
 
-    found = _config_arg(_algorithm_into_config_arg(argv))
+
+def load_config(value: str, algorithm: str | None = None) -> ml_collections.ConfigDict:
+    """``get_config`` of the config file ``value`` (``FILE[.py:ARG]``), for ``algorithm``
+    when given (the config file reads it as ``ARG,algorithm=NAME``)."""
+    path, rest = _split_config_value(value)
+    if algorithm is not None:
+        rest = f"{rest},algorithm={algorithm}" if rest else f"algorithm={algorithm}"
+    spec = importlib.util.spec_from_file_location("_ofql_cli_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(rest) if rest is not None else module.get_config()
+
+
+def _load_default_config(argv: list[str]) -> ml_collections.ConfigDict | None:
+    """The config the command line names (for its ``--config.algorithm``), before overrides;
+    None if it does not load (the caller then says why)."""
+    found = _config_arg(argv)
     value = found[1] if found else "experiments/d4rl.py"
     if not found and not os.path.exists(value):
         value = str(REPO_ROOT / value)
-    path, rest = _split_config_value(value)
     try:
-        spec = importlib.util.spec_from_file_location("_ofql_cli_config", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        config = module.get_config(rest) if rest is not None else module.get_config()
-        return config, Path(path)
+        return load_config(value, _algorithm_flag(argv))
     except Exception:  # the parse step reports a broken config file in one sentence
         return None
 
@@ -107,7 +132,7 @@ def _load_default_config(argv: list[str]):
 def _default_fields(argv: list[str]) -> list[str] | None:
     """Every field of the config the command line names (None if it does not load)."""
     loaded = _load_default_config(argv)
-    return None if loaded is None else config_fields(loaded[0])
+    return None if loaded is None else config_fields(loaded)
 
 
 def _closest_hint(name: str, fields: list[str] | None) -> str:
@@ -122,15 +147,14 @@ def _closest_hint(name: str, fields: list[str] | None) -> str:
 
 
 def help_page(argv: list[str]) -> str | None:
-    """The ``--help`` page for the config the command line names (None if it cannot load)."""
-    import inspect
-
-    loaded = _load_default_config(argv)
-    if loaded is None:
+    """The ``--help`` page for the config the command line names (None if it cannot load);
+    with ``--help-config-md``, the Markdown reference of every algorithm's fields."""
+    config = _load_default_config(argv)
+    if config is None:
         return None
-    config, path = loaded
-    module = inspect.getmodule(AGENTS[config.algorithm].default_config)
-    return help_text(config, path, module)
+    if REFERENCE_FLAG in argv:
+        return config_reference(AGENTS, config.task, config.algorithm).rstrip("\n")
+    return help_text(config, AGENTS[config.algorithm])
 
 
 def _about(err: OSError, workdir: str) -> bool:
@@ -192,61 +216,63 @@ def _flag_error(err: Exception, argv: list[str]) -> str:
     return f"invalid command line ({text}): {CONFIG_HELP}."
 
 
-def _algorithm_into_config_arg(argv: list[str]) -> list[str]:
-    """``--config.algorithm=NAME`` also goes into the config argument (``file.py:...,
-    algorithm=NAME``), so that get_config builds NAME's own ``agent`` fields before the
-    ``--config.agent.*`` overrides are applied to them."""
-    names = [a.split("=", 1)[1] for a in argv if a.startswith("--config.algorithm=")]
-    if not names:
-        return argv
-    out, suffix = [], f"algorithm={names[-1]}"
-    for i, arg in enumerate(argv):
-        value = arg[len("--config=") :] if arg.startswith("--config=") else None
-        if value is None and i > 0 and argv[i - 1] == "--config":
-            value = arg  # the "--config FILE" form
-        if value is not None:
-            joined = f"{value}:{suffix}" if value.endswith(".py") else f"{value},{suffix}"
-            arg = f"--config={joined}" if arg.startswith("--config=") else joined
-        out.append(arg)
-    return out
-
-
-def parse(argv: list[str]) -> str | None:
-    """Parse flags and load the config; return an error sentence for user mistakes."""
+def parse(argv: list[str]):
+    """Parse flags and build the config: ``(config, None)``, or ``(None, one sentence)`` for
+    a user mistake."""
     protocol_flag = [a for a in argv if a.split("=", 1)[0] == "--config.protocol"]
     if protocol_flag:
-        return (
+        return None, (
             f"{protocol_flag[0]} would only relabel the run: choose the protocol after the task, "
             "e.g. --config=experiments/d4rl.py:hopper-medium,dql."
         )
-    argv = _algorithm_into_config_arg(argv)
     try:
         flags.FLAGS(argv)
-        config = _CONFIG.value
-        if config is not None:
-            config.to_dict()  # a file that failed to load only raises on first use
+        if _CONFIG.value is None:
+            return None, "no config given: pass --config=experiments/d4rl.py[:task]."
+        _CONFIG.value.to_dict()  # a file that failed to load only raises on first use
+        return _settle(flags.FLAGS["config"]), None
     except flags.Error as err:
-        return _flag_error(err, argv)
-    except OFQLError as err:  # e.g. an unknown task name in get_config
-        return str(err)
+        return None, _flag_error(err, argv)
+    except OFQLError as err:  # e.g. an unknown task or algorithm name in get_config
+        return None, str(err)
     except OSError as err:  # ml_collections reports a missing config file as IOError
         path = re.search(r"Attempted \[[^\]]*\]: (\S+)", _one_line(err))
         where = path.group(1) if path else "the --config file"
-        return (
+        return None, (
             f"cannot load the config file {where}: pass an existing one, "
             "e.g. --config=experiments/d4rl.py."
         )
-    except (AttributeError, KeyError) as err:  # ml_collections: a field that does not exist
+    except (AttributeError, KeyError) as err:  # a field under a block that does not exist
         fields = _default_fields(argv)
         name = _unknown_override(argv, fields)
         if name:
-            return f"--config.{name} is not a config field{_closest_hint(name, fields)}."
-        return f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
+            return None, f"--config.{name} is not a config field{_closest_hint(name, fields)}."
+        return None, f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
     except (TypeError, ValueError) as err:
-        return f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
-    if config is None:
-        return "no config given: pass --config=experiments/d4rl.py[:task]."
-    return None
+        return None, f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
+
+
+def _settle(flag) -> ml_collections.ConfigDict:
+    """The config file's config for the algorithm the flags chose, with every override
+    applied in order; an override that names no field of it is refused with the nearest."""
+    overrides = config_flags.get_override_values(flag)
+    config = load_config(config_flags.get_config_filename(flag), overrides.get("algorithm"))
+    fields = config_fields(config)
+    for name, value in overrides.items():
+        if name not in fields and not any(f.startswith(name + ".") for f in fields):
+            raise OFQLError(f"--config.{name} is not a config field{_closest_hint(name, fields)}.")
+        *blocks, leaf = name.split(".")
+        holder = config
+        for block in blocks:
+            holder = holder[block]
+        try:
+            holder[leaf] = value
+        except (TypeError, ValueError) as err:
+            raise OFQLError(
+                f"--config.{name}={value} has the wrong type ({_one_line(err)}): {CONFIG_HELP}."
+            ) from None
+    config.lock()
+    return config
 
 
 def _unknown_override(argv: list[str], fields: list[str] | None) -> str | None:
@@ -266,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = resolve_config_path(list(sys.argv if argv is None else argv))
     debug = "--debug" in argv
     logging.set_verbosity(logging.WARNING)
-    if any(arg in HELP_FLAGS for arg in argv[1:]):
+    if any(arg in HELP_FLAGS or arg == REFERENCE_FLAG for arg in argv[1:]):
         page = help_page(argv)
         if page is None:
             print("error: cannot load the --config file to list its fields: pass an existing "
@@ -274,12 +300,11 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USER_ERROR
         print(page)
         return 0
-    problem = parse(argv)
+    config, problem = parse(argv)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USER_ERROR
 
-    config = _CONFIG.value
     workdir = _WORKDIR.value or os.path.join("runs", config.task)
     problem = check_workdir(workdir)
     if problem:

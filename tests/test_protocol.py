@@ -97,3 +97,73 @@ def test_cli_refuses_a_protocol_override():
     )  # fmt: skip
     assert out.returncode == 2
     assert "hopper-medium,dql" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_config_reference_is_current():
+    from ofql_jax.agents import AGENTS
+    from ofql_jax.core.cli_help import config_reference
+
+    c = load_d4rl().get_config()
+    assert (REPO / "docs/config.md").read_text() == config_reference(AGENTS, c.task, c.algorithm), (
+        "docs/config.md is stale: python -m ofql_jax.main --help-config-md > docs/config.md"
+    )
+
+
+def test_the_config_is_built_from_the_declarations():
+    from ofql_jax.agents import AGENTS
+    from ofql_jax.core.config_fields import BLOCKS, FIELDS, PROTOCOL_FIELDS
+    from ofql_jax.training.config_checks import check_config
+
+    d4rl = load_d4rl()
+    for algorithm in AGENTS:
+        for protocol in ("paper", "dql"):
+            c = d4rl.get_config(f"antmaze-large-play,{protocol},algorithm={algorithm}")
+            assert set(c) == set(FIELDS) | set(BLOCKS)
+            check_config(c)  # every default passes the declared checks
+            assert set(c.sweep) == set(AGENTS[algorithm].sweepable)
+    assert PROTOCOL_FIELDS[0] == "agent.actor_lr" and "eval_actor" in PROTOCOL_FIELDS
+
+
+def test_agent_fields_come_from_a_declaration_or_from_default_config(monkeypatch):
+    import types
+
+    import ml_collections
+
+    from ofql_jax.agents import AGENTS
+    from ofql_jax.core.config_fields import Field, agent_fields, config_of
+
+    docs = {f.name: f.doc for f in agent_fields(AGENTS["ofql"])}
+    assert set(docs) == set(AGENTS["ofql"].default_config())
+    assert docs["matmul_dtype"].endswith("f32 accumulation)")  # not the "# Optimisation." below
+    assert "pins the map the Q term moves" in docs["endpoint_ratio"]  # a continued comment
+    assert docs["time_scale"].startswith("t, r in [0, 1]")  # a comment inside parentheses
+    dql = {f.name: f.doc for f in agent_fields(AGENTS["dql"])}
+    assert "frozen at its initial weights" in dql["ema_warmup"]  # the comment above it
+    flow_bc = {f.name: f.doc for f in agent_fields(AGENTS["flow_bc"])}
+    assert flow_bc["flow_ratio"] == docs["flow_ratio"]  # from OFQL's default_config it starts from
+
+    module = types.ModuleType("declared_agent")
+    module.FIELDS = (Field("width", 64, "MLP width"), Field("lr", 3e-4, "Adam lr"))
+    module.default_config = lambda: config_of(module.FIELDS)
+    module.default_config.__module__ = "declared_agent"
+    monkeypatch.setitem(__import__("sys").modules, "declared_agent", module)
+    spec = types.SimpleNamespace(default_config=module.default_config)
+    assert agent_fields(spec) == module.FIELDS
+    assert module.default_config() == ml_collections.ConfigDict({"width": 64, "lr": 3e-4})
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--config.algorithm=fql", "--config.agent.alpha=3"],
+        ["--config.agent.alpha=3", "--config.algorithm=fql"],  # in either order
+    ],
+)
+def test_the_algorithm_flag_brings_its_own_agent_fields(flags, tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "ofql_jax.main", "--config=experiments/d4rl.py:hopper-medium",
+         *flags, "--config.num_steps=0", f"--workdir={tmp_path / 'w'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    # the command line was read (alpha is FQL's field); only the impossible num_steps remains
+    assert out.returncode == 2 and "config.num_steps = 0 is invalid" in out.stderr, out.stderr

@@ -1,8 +1,8 @@
-"""What the CLI says about config fields: ``--help`` and the nearest fields to a wrong one.
+"""What the CLI says about config fields: ``--help``, ``docs/config.md`` and the nearest fields
+to a wrong one.
 
-Every field's comment is read from the source that defines it (``c.<field> = value  #
-comment`` in the config file and in the agent's ``default_config``), so the help cannot
-drift from the code.
+Every field's comment comes from its one declaration (``ofql_jax.core.config_fields`` for the
+run fields, the agent's ``default_config`` for its own), so the help cannot drift from the code.
 
 Also the argparse types the command-line tools share (``int_list``).
 
@@ -16,54 +16,27 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import inspect
 import re
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ml_collections
 
-_ASSIGN = re.compile(r"^\s*c\.(\w+)\s*=.*?#\s*(.*)$")
-_ASSIGN_NO_COMMENT = re.compile(r"^\s*c\.(\w+)\s*=")
-_CONTINUATION = re.compile(r"^\s*#\s*(.*)$")
-_PAREN_COMMENT = re.compile(r"^\s*\)\s*#\s*(.*)$")  # c.x = (\n ...\n)  # comment
-_VALUE_COMMENT = re.compile(r"^\s*[^#\s][^#]*#\s*(.*)$")  # c.x = (\n value  # comment\n)
+from ofql_jax.core.config_fields import (
+    BLOCKS,
+    FIELDS,
+    MISSING,
+    RUN_FIELDS,
+    Choice,
+    Field,
+    agent_config,
+    agent_fields,
+)
+from ofql_jax.core.tasks import PROTOCOLS, TASKS
+
 # Names people type for fields called otherwise here.
 SYNONYMS = {"learning_rate": "lr", "lr": "lr", "gamma": "discount", "steps": "num_steps",
             "seeds": "num_seeds", "polyak": "tau", "alpha": "eta"}  # fmt: skip
-
-
-def field_comments(source: str) -> dict[str, str]:
-    """``{field: comment}`` from ``c.<field> = ...  # comment`` lines, with the comment lines
-    that directly follow (or the comment after a multi-line value's closing parenthesis)."""
-    comments: dict[str, str] = {}
-    lines = source.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        match = _ASSIGN.match(line) if "#" in line else None
-        name_match = match or _ASSIGN_NO_COMMENT.match(line)
-        if not name_match:
-            i += 1
-            continue
-        name = name_match.group(1)
-        text = [match.group(2)] if match else []
-        j = i + 1
-        if not match:  # the comment may follow the closing parenthesis of a long value
-            while j < len(lines) and j < i + 6 and not _ASSIGN_NO_COMMENT.match(lines[j]):
-                closing = _PAREN_COMMENT.match(lines[j]) or _VALUE_COMMENT.match(lines[j])
-                j += 1
-                if closing:
-                    text.append(closing.group(1))
-                    break
-        while j < len(lines) and (cont := _CONTINUATION.match(lines[j])):
-            text.append(cont.group(1))
-            j += 1
-        if text and name not in comments:
-            comments[name] = " ".join(t.strip() for t in text if t.strip())
-        i = j
-    return comments
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -106,59 +79,136 @@ def closest_fields(name: str, fields: Iterable[str], limit: int = 3) -> list[str
     return found[:limit]
 
 
-def help_text(config: ml_collections.ConfigDict, config_file: Path | None, agent_module) -> str:
-    """The ``--help`` page: the flags, then every config field with its default and comment."""
-    run_comments = field_comments(config_file.read_text()) if config_file else {}
-    agent_comments = field_comments(inspect.getsource(agent_module))
-    flags = [
-        (
-            "--config=FILE[:TASK[,PROTOCOL]]",
-            "experiment config, e.g. experiments/d4rl.py:"
-            "hopper-medium,dql; --config.FIELD=VALUE overrides a field",
-        ),  # fmt: skip
-        ("--workdir=DIR", "outputs and checkpoints (default runs/<task>); an existing run resumes"),
-        ("--overwrite", "move an existing run in --workdir aside and start afresh"),
-        ("--allow_config_change", "resume although the saved config differs"),
-        ("--debug", "show tracebacks"),
-        ("--help, -h", "this page"),
-    ]
-    out = ["usage: python -m ofql_jax.main --config=experiments/d4rl.py[:TASK[,PROTOCOL]] "
-           "[--config.FIELD=VALUE ...] [--workdir=DIR]", "", "flags:"]  # fmt: skip
-    out += [f"  {flag:<34} {text}" for flag, text in flags]
-    where = config_file.name if config_file else "the config"
-    sections = [
-        (
-            f"run fields ({where}):",
-            {k: v for k, v in config.items() if k not in ("agent", "sweep")},
-            "",
-            run_comments,
-        ),  # fmt: skip
-        (
-            f"agent fields ({config.algorithm}: {Path(agent_module.__file__).name}):",
-            dict(config.agent.items()),
-            "agent.",
-            agent_comments,
-        ),  # fmt: skip
-        (
-            "sweep fields (comma-separated values, one vmapped program):",
-            dict(config.sweep.items()) if "sweep" in config else {},
-            "sweep.",
-            {},
-        ),  # fmt: skip
-    ]
-    for title, fields, prefix, comments in sections:
-        if not fields:
-            continue
-        out += ["", title]
-        for name in sorted(fields):
-            value = fields[name]
-            comment = comments.get(name, "")
-            if prefix == "sweep.":
-                comment = f"values of agent.{name} to sweep, e.g. --config.sweep.{name}=a,b"
-            out.append(f"  --config.{prefix}{name}={_show(value)}")
-            if comment:
-                out.append(f"      {comment}")
+FLAG_HELP = (
+    ("--config=FILE[:TASK[,PROTOCOL]]", "experiment config, e.g. experiments/d4rl.py:"
+     "hopper-medium,dql; --config.FIELD=VALUE overrides a field"),
+    ("--workdir=DIR", "outputs and checkpoints (default runs/<task>); an existing run resumes"),
+    ("--overwrite", "move an existing run in --workdir aside and start afresh"),
+    ("--allow_config_change", "resume although the saved config differs"),
+    ("--debug", "show tracebacks"),
+    ("--help, -h", "this page"),
+    ("--help-config-md", "every field of every algorithm as Markdown (docs/config.md)"),
+)  # fmt: skip
+USAGE = (
+    "usage: python -m ofql_jax.main --config=experiments/d4rl.py[:TASK[,PROTOCOL]] "
+    "[--config.FIELD=VALUE ...] [--workdir=DIR]"
+)
+
+
+def help_text(config: ml_collections.ConfigDict, agent: Any) -> str:
+    """The ``--help`` page: the flags, then every field of ``config`` with its value and
+    comment (``agent``: the AgentSpec of ``config.algorithm``)."""
+    out = [USAGE, "", "flags:"] + [f"  {flag:<34} {text}" for flag, text in FLAG_HELP]
+    sections: dict[str, list[Field]] = {}
+    for field in RUN_FIELDS:
+        if field.name in config:
+            sections.setdefault(f"run fields, {field.section}", []).append(field)
+    others = sorted(set(config) - set(FIELDS) - set(BLOCKS))
+    if others:
+        sections["other fields of this config file"] = [Field(n, config[n], "") for n in others]
+    for title, fields in sections.items():
+        out += ["", f"{title}:"] + _help_rows(fields, config, "")
+    if "agent" in config:
+        declared = [f for f in agent_fields(agent) if f.name in config.agent]
+        rest = sorted(set(config.agent) - {f.name for f in declared})
+        fields = declared + [Field(n, config.agent[n], "") for n in rest]
+        out += ["", f"agent fields ({config.algorithm}: {_module_path(agent)}):"]
+        out += _help_rows(fields, config.agent, "agent.")
+    if config.get("sweep"):
+        out += ["", f"sweep fields ({BLOCKS['sweep']}):"]
+        for name in config.sweep:
+            out.append(f"  --config.sweep.{name}={_show(config.sweep[name])}")
+            out.append(f"      values of agent.{name} to sweep, e.g. --config.sweep.{name}=a,b")
     return "\n".join(out)
+
+
+def _help_rows(fields: list[Field], values: Mapping[str, Any], prefix: str) -> list[str]:
+    out = []
+    for field in fields:
+        out.append(f"  --config.{prefix}{field.name}={_show(values[field.name])}")
+        if field.doc:
+            out.append(f"      {field.doc}" + " [P]" * field.protocol)
+    return out
+
+
+def _module_path(agent: Any) -> str:
+    return agent.default_config.__module__.replace(".", "/") + ".py"
+
+
+def config_reference(agents: Mapping[str, Any], task: str, algorithm: str) -> str:
+    """``docs/config.md``: every run field and every agent's fields, with their defaults (as
+    set on ``task``, and by each protocol) and comments, as Markdown."""
+    out = [
+        "# Config reference",
+        "",
+        "<!-- Generated by `python -m ofql_jax.main --help-config-md > docs/config.md` from the",
+        "fields' declarations: the run fields in ofql_jax/core/config_fields.py, each agent's in",
+        "its default_config. tests/test_protocol.py checks that this file is current. -->",
+        "",
+        "Pick a task and a protocol with `--config=experiments/d4rl.py:TASK[,PROTOCOL]`, then set",
+        "any field with `--config.FIELD=VALUE` (agent fields: `--config.agent.FIELD=VALUE`);",
+        "`--config.algorithm=NAME` picks the algorithm and with it the agent fields.",
+        "`python -m ofql_jax.main --help` lists the same fields with the values the command line",
+        "gives them.",
+        "",
+        f"Defaults depend on the task and on the protocol where marked; examples are for {task}.",
+        "A protocol (`paper` or `dql`) sets the fields marked [P]. *resumable*: a run resumed in",
+        "its `--workdir` may change the field without changing its numbers. *old runs*: the",
+        "value with which a run saved before the field existed is read and resumed.",
+        "",
+        "## Run fields",
+    ]
+    choices = {(t, p): Choice(TASKS[t], p, agents[algorithm]) for t in TASKS for p in PROTOCOLS}
+    for section in dict.fromkeys(f.section for f in RUN_FIELDS):
+        out += ["", f"### {section}", "", *_TABLE_HEAD]
+        for field in (f for f in RUN_FIELDS if f.section == section):
+            values = {key: field.value(choice) for key, choice in choices.items()}
+            notes = ["[P]"] * field.protocol + ["resumable"] * field.resumable
+            if field.before is not MISSING:
+                notes.append(f"old runs: `{_show(field.before)}`")
+            default = f"`{field.shown}`" if field.shown else _default_text(values, task)
+            out.append(_table_row(field, default, notes))
+    out += [
+        "",
+        "## Agent fields",
+        "",
+        "Each algorithm's own fields, under `agent.` (`--config.agent.FIELD=VALUE`). A",
+        "*sweepable* field also takes `--config.sweep.FIELD=a,b,c`: those values x the seeds",
+        "train in one program.",
+    ]
+    for name, spec in agents.items():
+        values = {(t, p): agent_config(Choice(TASKS[t], p, spec)) for t, p in choices}
+        out += ["", f"### {name}", "", f"{spec.summary} (`{_module_path(spec)}`)."]
+        out += ["", *_TABLE_HEAD]
+        for field in agent_fields(spec):
+            by_choice = {key: config[field.name] for key, config in values.items()}
+            by_protocol = any(by_choice[t, p] != by_choice[t, PROTOCOLS[0]] for t, p in by_choice)
+            notes = ["[P]"] * by_protocol + ["sweepable"] * (field.name in spec.sweepable)
+            default = _default_text(by_choice, task)
+            out.append(_table_row(field, default, notes))
+    return "\n".join(out) + "\n"
+
+
+_TABLE_HEAD = ("| field | type | default | notes | meaning |", "|---|---|---|---|---|")
+
+
+def _table_row(field: Field, default: str, notes: list[str]) -> str:
+    cells = [f"`{field.name}`", field.kind.__name__, default, ", ".join(notes), field.doc]
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def _default_text(values: Mapping[tuple[str, str], Any], task: str) -> str:
+    """`v`; or per task (`v` on TASK); or each protocol's, when the protocols differ."""
+
+    def one(protocol: str) -> str:
+        value = f"`{_show(values[task, protocol])}`"
+        same = len({repr(v) for (_, p), v in values.items() if p == protocol}) == 1
+        return value if same else f"per task ({value} on {task})"
+
+    texts = {p: one(p) for p in PROTOCOLS}
+    if len(set(texts.values())) == 1:
+        return texts[PROTOCOLS[0]]
+    return "; ".join(f"{p}: {text}" for p, text in texts.items())
 
 
 def _show(value: object) -> str:

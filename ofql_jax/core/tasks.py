@@ -69,13 +69,6 @@ DEFAULT_ETA = {"locomotion": 0.3, "antmaze": 0.5, "kitchen": 0.01}
 PAPER_EVAL = dict(seeds=3, episodes=150, candidates=50, actor="ema", noise_temperature=0.5)
 DQL_EVAL = dict(seeds=5, candidates=50, actor="online", noise_temperature=1.0, q_temperature=1.0)
 PAPER_LR = 3e-4
-# The config fields a protocol sets (experiments/d4rl.py marks them [P]); results.json
-# records their values under protocol_settings.
-PROTOCOL_FIELDS = (
-    "agent.actor_lr", "num_seeds", "num_steps", "eval_every", "eval_episodes", "eval_actor",
-    "eval_noise_temperature", "eval_q_temperature",
-)  # fmt: skip
-
 # name: (in_paper, DQL lr, DQL eta, max_q_backup, reward_tune, gn, w).
 # lr, eta, max-Q, tune and gn: DQL's main.py; w: CleanDiffuser's configs/dql/task/*.yaml
 # (docs/algorithm.md). w = None: CleanDiffuser has no such task (see _W_FALLBACK).

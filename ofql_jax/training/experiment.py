@@ -29,9 +29,10 @@ from ofql_jax.agents import AGENTS, Agent, AgentState
 from ofql_jax.behavior.replica import load_dataset
 from ofql_jax.behavior.sources import DataChoice, choose_data, prepare_data
 from ofql_jax.core.checkpointing import Checkpointer
+from ofql_jax.core.config_fields import PROTOCOL_FIELDS
 from ofql_jax.core.errors import OFQLError, StoppedError
 from ofql_jax.core.stop_request import StopRequest
-from ofql_jax.core.tasks import PROTOCOL_FIELDS, get_task
+from ofql_jax.core.tasks import get_task
 from ofql_jax.core.types import Transitions
 from ofql_jax.data import DatasetInfo
 from ofql_jax.evaluation.acting import acting_record

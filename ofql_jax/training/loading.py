@@ -33,6 +33,7 @@ from ofql_jax.agents import AGENTS, Agent, AgentState
 from ofql_jax.behavior.replica import load_dataset
 from ofql_jax.behavior.sources import choose_data
 from ofql_jax.core.checkpointing import Checkpointer
+from ofql_jax.core.config_fields import ADDED_FIELDS
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.data import DatasetInfo
 from ofql_jax.evaluation.acting import EnvPolicy, acting_record, info_from_record
@@ -45,7 +46,6 @@ from ofql_jax.evaluation.evaluator import (
 )
 from ofql_jax.evaluation.policy import Policy
 from ofql_jax.results.schema import RESULTS_FILE, finite_or_none
-from ofql_jax.training.config_checks import ADDED_FIELDS
 from ofql_jax.training.experiment import build_members, run_reference_scores
 from ofql_jax.training.sweep import Member
 from ofql_jax.training.trainer import init_states

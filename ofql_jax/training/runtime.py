@@ -19,9 +19,9 @@ import os
 import jax
 import ml_collections
 
+from ofql_jax.core.config_fields import MATMUL_PRECISIONS
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.paths import cache_path
-from ofql_jax.training.config_checks import MATMUL_PRECISIONS
 
 _distributed_ready = False
 # JAX records this event each time a program is loaded from the persistent cache.
