@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ofql_jax.agents import dql
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.tasks import PAPER_TASKS, TASKS
 
@@ -37,16 +38,17 @@ def doc_task_table() -> dict[str, dict[str, str]]:
 
 def test_task_table_matches_docs():
     rows = doc_task_table()
-    assert set(rows) == set(TASKS)
+    assert set(rows) == set(TASKS) == set(dql.TASK_TABLE)
     for name, spec in TASKS.items():
         row = rows[name]
         assert (row["in paper"] == "yes") == spec.in_paper, name
-        assert float(row["gn"]) == spec.grad_norm, name
-        assert (row["max-Q"] == "yes") == spec.max_q_backup, name
         assert row["reward tune"] == spec.reward_tune, name
         assert float(row["w"]) == spec.q_temperature, name
-        assert float(row["DQL lr"]) == spec.dql_lr, name
-        assert float(row["DQL eta"]) == spec.dql_eta, name
+        dql_lr, dql_eta, max_q_backup, grad_norm = dql.TASK_TABLE[name]
+        assert float(row["gn"]) == grad_norm, name
+        assert (row["max-Q"] == "yes") == max_q_backup, name
+        assert float(row["DQL lr"]) == dql_lr, name
+        assert float(row["DQL eta"]) == dql_eta, name
 
 
 def test_the_papers_fifteen_tasks_are_named():

@@ -25,6 +25,7 @@ import optax
 
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.maths.networks import ACTIVATIONS
+from ofql_jax.maths.selection import repeat_states, select_candidate
 
 Params = Any
 
@@ -116,27 +117,6 @@ class Agent(NamedTuple):
     eval_options: dict[str, dict[str, Any]] = {}
 
 
-@dataclasses.dataclass(frozen=True)
-class AgentSpec:
-    """How the framework builds, configures and checks one algorithm.
-
-    ``task_defaults(task, protocol)`` returns the agent fields a task sets (e.g. lr, gn,
-    eta); ``check(config)`` raises ``OFQLError`` naming the first bad field, and is also
-    applied to every swept setting; ``sweepable`` names the continuous hyperparameters held
-    as ``state.hparams`` leaves.
-    """
-
-    name: str
-    make: Callable[[ml_collections.ConfigDict, int, int, int], Agent]
-    default_config: Callable[[], ml_collections.ConfigDict]
-    sweepable: tuple[str, ...]
-    check: Callable[[ml_collections.ConfigDict], None]
-    task_defaults: Callable[[Any, str], dict[str, Any]]
-    has_critic: bool
-    summary: str  # one line for the README's table and --help
-    source: str  # the paper (and code) it follows
-
-
 def require(ok: bool, field: str, value: Any, need: str) -> None:
     """Raise the project's one-sentence error for an impossible config value."""
     if not ok:
@@ -189,14 +169,39 @@ def check_common(a: ml_collections.ConfigDict) -> None:
         require(a.q_norm_eps >= 0.0, "agent.q_norm_eps", a.q_norm_eps, ">= 0")
 
 
-def dql_task_defaults(task: Any, protocol: str) -> dict[str, Any]:
-    """DQL's per-task recipe that every critic-based agent here shares: lr (by protocol),
-    gradient clip and max-Q backup."""
-    return {
-        "actor_lr": task.lr if protocol == "paper" else task.dql_lr,
-        "grad_norm": task.grad_norm,
-        "max_q_backup": task.max_q_backup,
-    }
+def no_task_defaults(task: Any, protocol: str) -> dict[str, Any]:
+    """An agent with the same settings on every task (``AgentSpec.task_defaults``'s default)."""
+    del task, protocol
+    return {}
+
+
+Q_POLICY_MEAN = "diag/q_policy_mean"  # the critics' mean value of the policy's own actions
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSpec:
+    """How the framework builds, configures, checks, names and monitors one algorithm.
+
+    ``task_defaults(task, protocol)`` returns the agent fields a task sets (e.g. lr, gn,
+    eta) from the agent's own per-task table; ``check(config)`` raises ``OFQLError`` naming
+    the first bad field, and is also applied to every swept setting; ``sweepable`` names the
+    continuous hyperparameters held as ``state.hparams`` leaves; ``label`` names the agent
+    in suites and reports; ``q_policy_key`` is the ``diagnose`` metric holding the critics'
+    value of the policy's own actions, which the value-divergence monitor watches (None:
+    nothing to watch). Extra evaluation variants are the agent's ``eval_options``.
+    """
+
+    name: str
+    label: str  # display name, e.g. "DQL(5)" (suite cell names derive from it)
+    make: Callable[[ml_collections.ConfigDict, int, int, int], Agent]
+    default_config: Callable[[], ml_collections.ConfigDict]
+    sweepable: tuple[str, ...]
+    summary: str  # one line for the README's table and --help
+    source: str  # the paper (and code) it follows
+    has_critic: bool = True
+    check: Callable[[ml_collections.ConfigDict], None] = check_common
+    task_defaults: Callable[[Any, str], dict[str, Any]] = no_task_defaults
+    q_policy_key: str | None = None
 
 
 def select_actor(state: AgentState, actor: str) -> Params:
@@ -223,13 +228,18 @@ def learning_rate(base: jax.Array, step: jax.Array, decay: bool, num_steps: int)
     return base * (0.5 * (1.0 + jnp.cos(jnp.pi * fraction)))
 
 
-def ema_weight(step: jax.Array, start: int, every: int, decay: float) -> jax.Array:
-    """The target-policy schedule as a weight on the old target: 0 (copy) before ``start``,
-    ``decay`` every ``every`` steps, 1 (keep) otherwise; arithmetic, so vmapped seeds never
-    take a ``cond``. DQL's code instead leaves the target at its initial weights until
-    ``start`` (``agents/dql.py`` has both); the copy is this project's reading of "EMA from
+def ema_weight(
+    step: jax.Array, start: int, every: int, decay: float, warmup: str = "copy"
+) -> jax.Array:
+    """The target-policy schedule as a weight on the old target: before ``start`` 0 (copy
+    the online policy, ``warmup="copy"``) or 1 (keep the initial weights, ``"init"``, DQL's
+    code literally), then ``decay`` every ``every`` steps and 1 (keep) otherwise; arithmetic,
+    so vmapped seeds never take a ``cond``. "copy" is this project's reading of "EMA from
     step 1000" and only changes the first ``start`` steps' TD targets."""
-    return jnp.where(step < start, 0.0, jnp.where(step % every == 0, decay, 1.0))
+    keep = jnp.where(step < start, 0.0, jnp.where(step % every == 0, decay, 1.0))
+    if warmup == "init":
+        keep = jnp.where(step < start, 1.0, keep)
+    return keep
 
 
 def blend(old: Params, new: Params, keep: jax.Array) -> Params:
@@ -250,9 +260,39 @@ def scale_noise(noise, temperature, scaled_dim: int | None):
     return xp.concatenate([temperature * noise[..., :scaled_dim], noise[..., scaled_dim:]], axis=-1)
 
 
-def standard_sample_actions(decide: Callable, noise_dim: int) -> Callable:
+def candidate_decide(act: Callable, critics: Any = None) -> Callable:
+    """``decide`` from ``act(policy_params, obs, noise) -> actions``: the action of ``noise
+    [..., noise_dim]``; with ``noise [..., N, noise_dim]`` and ``gumbel [..., N]`` a draw from
+    ``softmax(w Q)`` over the N candidates (Q = min of ``critics`` under ``critic_params``,
+    w = ``q_temperature``). Without ``critics`` there is nothing to score: the policy's own
+    action. Noise temperatures are already applied."""
+
+    def decide(
+        policy_params: Params,
+        critic_params: Params,
+        obs: jax.Array,
+        noise: jax.Array,
+        gumbel: jax.Array | None = None,
+        q_temperature: float | jax.Array = 1.0,
+    ) -> jax.Array:
+        if gumbel is None or critics is None:
+            return act(policy_params, obs, noise)
+        obs_rep = repeat_states(obs, noise.shape[-2])
+        candidates = act(policy_params, obs_rep, noise)
+        q = critics.apply(critic_params, obs_rep, candidates).min(0)
+        return select_candidate(candidates, q, gumbel, q_temperature)
+
+    return decide
+
+
+def standard_sample_actions(
+    decide_with: Callable[..., Callable], noise_dim: int, scaled_noise_dim: int | None = None
+) -> Callable:
     """``sample_actions`` for agents whose randomness is ``noise_dim`` normals per action:
-    noise scaled by ``noise_temperature``, and with N > 1 a Gumbel draw among candidates."""
+    noise scaled by ``noise_temperature`` (its first ``scaled_noise_dim`` entries only, if
+    given), and with N > 1 a Gumbel draw among candidates. ``decide_with(**options)``
+    returns the ``decide`` to use; ``options`` are the agent's static sampling keywords
+    (its ``eval_options``, e.g. DQL's ``sampler``), none for most agents."""
 
     def sample_actions(
         state: AgentState,
@@ -263,17 +303,36 @@ def standard_sample_actions(decide: Callable, noise_dim: int) -> Callable:
         actor: str = "online",
         noise_temperature: float = 1.0,
         q_temperature: float = 1.0,
+        **options: Any,
     ) -> jax.Array:
+        decide = decide_with(**options)
         params = select_actor(state, actor)
         k_noise, k_pick = jax.random.split(key)
-        if num_candidates == 1:
-            noise = jax.random.normal(k_noise, obs.shape[:-1] + (noise_dim,))
-            return decide(params, state.target_critic_params, obs, noise_temperature * noise)
-        noise = jax.random.normal(k_noise, obs.shape[:-1] + (num_candidates, noise_dim))
-        gumbel = jax.random.gumbel(k_pick, obs.shape[:-1] + (num_candidates,))
-        return decide(
-            params, state.target_critic_params, obs, noise_temperature * noise, gumbel,
-            q_temperature,
-        )  # fmt: skip
+        candidates = () if num_candidates == 1 else (num_candidates,)
+        noise = jax.random.normal(k_noise, obs.shape[:-1] + candidates + (noise_dim,))
+        noise = scale_noise(noise, noise_temperature, scaled_noise_dim)
+        gumbel = None
+        if num_candidates > 1:
+            gumbel = jax.random.gumbel(k_pick, obs.shape[:-1] + (num_candidates,))
+        return decide(params, state.target_critic_params, obs, noise, gumbel, q_temperature)
 
     return sample_actions
+
+
+def action_diagnostics(
+    actions: jax.Array, data_actions: jax.Array, q_policy: jax.Array | None = None,
+    q_data: jax.Array | None = None,
+) -> dict[str, jax.Array]:  # fmt: skip
+    """Where acting actions sit against the dataset's at the same states (every agent) and,
+    with a critic, their value ``q_policy [2, batch]`` against the data's ``q_data``."""
+    out = {
+        "diag/action_abs_mean": jnp.abs(actions).mean(),
+        "diag/saturation": jnp.mean(jnp.abs(actions) > 0.99),
+        "diag/data_saturation": jnp.mean(jnp.abs(data_actions) > 0.99),
+        "diag/one_step_mse_to_data": jnp.square(actions - data_actions).sum(-1).mean(),
+    }
+    if q_policy is not None:
+        out[Q_POLICY_MEAN] = q_policy.mean()
+        out["diag/q_policy_max"] = q_policy.min(0).max()
+        out["diag/q_data_mean"] = q_data.mean()
+    return out

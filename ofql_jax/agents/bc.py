@@ -18,17 +18,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ofql_jax.agents.base import (
-    Agent,
-    AgentSpec,
-    AgentState,
-    Params,
-    adam_direction,
-    check_common,
-    hparams_from,
-    learning_rate,
-    standard_sample_actions,
-)
+from ofql_jax.agents import base
+from ofql_jax.agents.base import Agent, AgentSpec, AgentState, Params
 from ofql_jax.core.types import Transitions
 from ofql_jax.maths.networks import MLP
 from ofql_jax.maths.optim import apply_adam
@@ -55,7 +46,7 @@ def make_bc(
     """Build BC's pure functions for observations of ``obs_dim`` and actions of ``act_dim``."""
     c = config
     policy = MLP(tuple(c.hidden_dims), act_dim, c.activation, c.init_scheme, c.matmul_dtype)
-    tx = adam_direction(c.grad_norm)
+    tx = base.adam_direction(c.grad_norm)
 
     def act(params: Params, obs: jax.Array) -> jax.Array:
         return jnp.tanh(policy.apply(params, obs))
@@ -63,7 +54,7 @@ def make_bc(
     def init(key: jax.Array) -> AgentState:
         k_policy, k_rng = jax.random.split(key)
         params = policy.init(k_policy, jnp.zeros((1, obs_dim)))
-        return AgentState.initial(k_rng, params, tx, hparams_from(c, SWEEPABLE))
+        return AgentState.initial(k_rng, params, tx, base.hparams_from(c, SWEEPABLE))
 
     def update(state: AgentState, batch: Transitions) -> tuple[AgentState, dict[str, jax.Array]]:
         def loss_fn(params):
@@ -71,7 +62,7 @@ def make_bc(
             return jnp.square(predicted - batch.actions).mean(), predicted
 
         (loss, predicted), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.policy_params)
-        lr = learning_rate(state.hparams["actor_lr"], state.step, c.lr_decay, num_steps)
+        lr = base.learning_rate(state.hparams["actor_lr"], state.step, c.lr_decay, num_steps)
         params, opt_state = apply_adam(tx, state.policy_params, grads, state.policy_opt_state, lr)
         info = {
             "actor/loss": loss,
@@ -87,41 +78,25 @@ def make_bc(
         )
         return new_state, info
 
-    def decide(policy_params, critic_params, obs, noise, gumbel=None, q_temperature=1.0):
-        """The policy's action (``noise`` has size 0 and is ignored; no candidates)."""
-        del critic_params, noise, gumbel, q_temperature
-        return act(policy_params, obs)
+    decide = base.candidate_decide(lambda params, obs, noise: act(params, obs))  # noise: size 0
 
     def diagnose(state: AgentState, batch: Transitions, key: jax.Array) -> dict[str, jax.Array]:
         del key
-        actions = act(state.policy_params, batch.observations)
-        return {
-            "diag/action_abs_mean": jnp.abs(actions).mean(),
-            "diag/saturation": jnp.mean(jnp.abs(actions) > 0.99),
-            "diag/data_saturation": jnp.mean(jnp.abs(batch.actions) > 0.99),
-            "diag/one_step_mse_to_data": jnp.square(actions - batch.actions).sum(-1).mean(),
-        }
+        return base.action_diagnostics(act(state.policy_params, batch.observations), batch.actions)
 
     return Agent(
-        init, update, standard_sample_actions(decide, 0), decide, config, obs_dim, act_dim,
-        diagnose, noise_dim=0, has_critic=False, name="bc",
+        init, update, base.standard_sample_actions(lambda: decide, 0), decide, config, obs_dim,
+        act_dim, diagnose, noise_dim=0, has_critic=False, name="bc",
     )  # fmt: skip
-
-
-def task_defaults(task, protocol: str) -> dict:
-    """BC has no per-task settings (CORL uses the same ones everywhere)."""
-    del task, protocol
-    return {}
 
 
 SPEC = AgentSpec(
     name="bc",
+    label="BC",
     make=make_bc,
     default_config=default_config,
     sweepable=SWEEPABLE,
-    check=check_common,
-    task_defaults=task_defaults,
     has_critic=False,
     summary="deterministic MLP regressing dataset actions (MSE), no critic",
     source="D4RL's and CORL's BC baseline (tinkoff-ai/CORL any_percent_bc)",
-)
+)  # CORL uses the same settings on every task: no task_defaults

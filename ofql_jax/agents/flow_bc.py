@@ -20,23 +20,10 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ofql_jax.agents import ofql
-from ofql_jax.agents.base import (
-    Agent,
-    AgentSpec,
-    AgentState,
-    adam_direction,
-    blend,
-    check_common,
-    ema_weight,
-    hparams_from,
-    learning_rate,
-    require,
-    standard_sample_actions,
-)
+from ofql_jax.agents import base, dql, ofql
+from ofql_jax.agents.base import Agent, AgentSpec, AgentState
 from ofql_jax.core.types import Transitions
 from ofql_jax.maths import meanflow
-from ofql_jax.maths.networks import MeanVelocityField
 from ofql_jax.maths.optim import apply_adam
 
 SWEEPABLE = ("flow_ratio", "endpoint_ratio", "actor_lr")
@@ -60,21 +47,20 @@ def make_flow_bc(
 ) -> Agent:
     """Build flow BC's pure functions (OFQL's policy without critics)."""
     c = config
-    policy = MeanVelocityField(
-        action_dim=act_dim, hidden_dims=tuple(c.hidden_dims), activation=c.activation,
-        time_dim=c.time_dim, time_scale=c.time_scale, second_time=c.second_time,
-        init_scheme=c.init_scheme, matmul_dtype=c.matmul_dtype,
-    )  # fmt: skip
-    tx = adam_direction(c.grad_norm)
+    policy = ofql.policy_network(c, act_dim)
+    tx = base.adam_direction(c.grad_norm)
 
     def u_fn(params, obs):
         return lambda z, r, t: policy.apply(params, z, r, t, obs)
+
+    def one_step(params, obs, noise):
+        return meanflow.one_step_action(u_fn(params, obs), noise)
 
     def init(key: jax.Array) -> AgentState:
         k_policy, k_rng = jax.random.split(key)
         act, time = jnp.zeros((1, act_dim)), jnp.zeros((1,))
         params = policy.init(k_policy, act, time, time, jnp.zeros((1, obs_dim)))
-        return AgentState.initial(k_rng, params, tx, hparams_from(c, SWEEPABLE))
+        return AgentState.initial(k_rng, params, tx, base.hparams_from(c, SWEEPABLE))
 
     def update(state: AgentState, batch: Transitions) -> tuple[AgentState, dict[str, jax.Array]]:
         rng, k_bc = jax.random.split(jax.random.wrap_key_data(state.rng))
@@ -87,24 +73,21 @@ def make_flow_bc(
             )  # fmt: skip
 
         (loss, bc_info), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.policy_params)
-        lr = learning_rate(state.hparams["actor_lr"], state.step, c.lr_decay, num_steps)
+        lr = base.learning_rate(state.hparams["actor_lr"], state.step, c.lr_decay, num_steps)
         params, opt_state = apply_adam(tx, state.policy_params, grads, state.policy_opt_state, lr)
-        keep = ema_weight(state.step, c.ema_start, c.ema_every, c.ema_decay)
+        keep = base.ema_weight(state.step, c.ema_start, c.ema_every, c.ema_decay)
         info = {"actor/loss": loss, "actor/bc_loss": loss, **bc_info,
                 "actor/grad_norm": optax.tree.norm(grads)}  # fmt: skip
         new_state = state.replace(
             step=state.step + 1,
             rng=jax.random.key_data(rng),
             policy_params=params,
-            target_policy_params=blend(state.target_policy_params, params, keep),
+            target_policy_params=base.blend(state.target_policy_params, params, keep),
             policy_opt_state=opt_state,
         )
         return new_state, info
 
-    def decide(policy_params, critic_params, obs, noise, gumbel=None, q_temperature=1.0):
-        """One-step actions from ``noise [..., act]`` (no critic: no candidates)."""
-        del critic_params, gumbel, q_temperature
-        return meanflow.one_step_action(u_fn(policy_params, obs), noise)
+    decide = base.candidate_decide(one_step)
 
     def diagnose(state: AgentState, batch: Transitions, key: jax.Array) -> dict[str, jax.Array]:
         noise = jax.random.normal(key, batch.actions.shape)
@@ -112,42 +95,25 @@ def make_flow_bc(
         raw = noise - u_fn(state.policy_params, batch.observations)(noise, 0.0 * ones, ones)
         actions = jnp.clip(raw, -1.0, 1.0)
         return {
+            **base.action_diagnostics(actions, batch.actions),
             "diag/clip_rate": jnp.mean(jnp.abs(raw) > 1.0),
-            "diag/action_abs_mean": jnp.abs(actions).mean(),
-            "diag/saturation": jnp.mean(jnp.abs(actions) > 0.99),
-            "diag/data_saturation": jnp.mean(jnp.abs(batch.actions) > 0.99),
-            "diag/one_step_mse_to_data": jnp.square(actions - batch.actions).sum(-1).mean(),
         }
 
     return Agent(
-        init, update, standard_sample_actions(decide, act_dim), decide, config, obs_dim,
-        act_dim, diagnose, noise_dim=act_dim, has_critic=False, name="flow_bc",
+        init, update, base.standard_sample_actions(lambda: decide, act_dim), decide, config,
+        obs_dim, act_dim, diagnose, noise_dim=act_dim, has_critic=False, name="flow_bc",
     )  # fmt: skip
 
 
-def check(a: ml_collections.ConfigDict) -> None:
-    check_common(a)
-    require(0.0 <= a.flow_ratio <= 1.0, "agent.flow_ratio", a.flow_ratio, "in [0, 1]")
-    require(0.0 <= a.endpoint_ratio <= 1.0, "agent.endpoint_ratio", a.endpoint_ratio, "in [0, 1]")
-    require(a.time_std > 0, "agent.time_std", a.time_std, "> 0")
-
-
 def task_defaults(task, protocol: str) -> dict:
-    """OFQL's actor lr and gradient clip for the task (the same policy optimisation)."""
-    return {
-        "actor_lr": task.lr if protocol == "paper" else task.dql_lr,
-        "grad_norm": task.grad_norm,
-    }
+    """DQL's actor lr and gradient clip for the task, as OFQL (the same policy optimisation)."""
+    recipe = dql.recipe(task, protocol)
+    return {"actor_lr": recipe["actor_lr"], "grad_norm": recipe["grad_norm"]}
 
 
 SPEC = AgentSpec(
-    name="flow_bc",
-    make=make_flow_bc,
-    default_config=default_config,
-    sweepable=SWEEPABLE,
-    check=check,
-    task_defaults=task_defaults,
-    has_critic=False,
+    name="flow_bc", label="flow BC", make=make_flow_bc, default_config=default_config,
+    sweepable=SWEEPABLE, check=ofql.check_policy, task_defaults=task_defaults, has_critic=False,
     summary="OFQL's one-step mean-flow policy trained on L_FBC only, no critic",
     source="the paper's flow-BC reference (OFQL with eta = 0)",
-)
+)  # fmt: skip

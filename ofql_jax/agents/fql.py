@@ -27,25 +27,14 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ofql_jax.agents.base import (
-    Agent,
-    AgentSpec,
-    AgentState,
-    Params,
-    adam_direction,
-    check_common,
-    hparams_from,
-    learning_rate,
-    require,
-    standard_sample_actions,
-)
+from ofql_jax.agents import base
+from ofql_jax.agents.base import Agent, AgentSpec, AgentState, Params
 from ofql_jax.core.types import Transitions
 from ofql_jax.maths import critic as critic_lib
 from ofql_jax.maths import flow_matching
 from ofql_jax.maths.diagnostics import action_moves
 from ofql_jax.maths.networks import MLP, TimeEmbedding
 from ofql_jax.maths.optim import apply_adam
-from ofql_jax.maths.selection import repeat_states, select_candidate
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -163,10 +152,10 @@ def make_fql(
     actor = OneStepPolicy(act_dim, tuple(c.hidden_dims), c.activation, c.init_scheme,
                           c.matmul_dtype)  # fmt: skip
     critics = critic_lib.make_critics(c)
-    tx = adam_direction(c.grad_norm)
+    tx = base.adam_direction(c.grad_norm)
 
     def lr(state: AgentState, name: str) -> jax.Array:
-        return learning_rate(state.hparams[name], state.step, c.lr_decay, num_steps)
+        return base.learning_rate(state.hparams[name], state.step, c.lr_decay, num_steps)
 
     def v_fn(params: Params, obs: jax.Array) -> flow_matching.VelocityFn:
         return lambda z, t: flow.apply(params, z, t, obs)
@@ -192,7 +181,7 @@ def make_fql(
             k_rng,
             policy_params,
             tx,
-            hparams_from(c, SWEEPABLE),
+            base.hparams_from(c, SWEEPABLE),
             critic_params=critic_params,
             critic_tx=tx,
             extra={"flow_params": flow_params, "flow_opt_state": tx.init(flow_params)},
@@ -281,23 +270,7 @@ def make_fql(
         )
         return new_state, info
 
-    def decide(
-        policy_params: Params,
-        critic_params: Params,
-        obs: jax.Array,
-        noise: jax.Array,
-        gumbel: jax.Array | None = None,
-        q_temperature: float | jax.Array = 1.0,
-    ) -> jax.Array:
-        """``clip(mu(s, e), -1, 1)`` from ``noise [..., act]`` (FQL's acting); with ``noise
-        [..., N, act]`` and ``gumbel [..., N]`` a draw from ``softmax(w Q)`` over the N
-        one-step candidates (Q = min of ``critic_params``), the framework's protocol."""
-        if gumbel is None:
-            return act(policy_params, obs, noise)
-        obs_rep = repeat_states(obs, noise.shape[-2])
-        candidates = act(policy_params, obs_rep, noise)
-        q = critics.apply(critic_params, obs_rep, candidates).min(0)
-        return select_candidate(candidates, q, gumbel, q_temperature)
+    decide = base.candidate_decide(act, critics)
 
     def diagnose(state: AgentState, batch: Transitions, key: jax.Array) -> dict[str, jax.Array]:
         """The one-step policy against the data, the critic and its own distillation target.
@@ -336,15 +309,9 @@ def make_fql(
             v_fn(flow_params, obs), data_actions, k_bc, c.bc_loss_reduction
         )
         return {
-            "diag/q_policy_mean": q_policy.mean(),
-            "diag/q_policy_max": q_policy.min(0).max(),
-            "diag/q_data_mean": q_data.mean(),
+            **base.action_diagnostics(actions, data_actions, q_policy, q_data),
             "diag/clip_rate": jnp.mean(jnp.abs(raw) > 1.0),
             "diag/raw_action_abs_max": jnp.abs(raw).max(),
-            "diag/action_abs_mean": jnp.abs(actions).mean(),
-            "diag/saturation": jnp.mean(jnp.abs(actions) > 0.99),
-            "diag/data_saturation": jnp.mean(jnp.abs(data_actions) > 0.99),
-            "diag/one_step_mse_to_data": jnp.square(actions - data_actions).sum(-1).mean(),
             "diag/flow_mse_to_data": jnp.square(flow_actions - data_actions).sum(-1).mean(),
             "diag/distill_error": jnp.square(raw - flow_actions).sum(-1).mean(),
             "diag/bc_flow_loss": bc_loss,
@@ -355,24 +322,24 @@ def make_fql(
         }
 
     return Agent(
-        init, update, standard_sample_actions(decide, act_dim), decide, config, obs_dim,
-        act_dim, diagnose, noise_dim=act_dim, has_critic=True, name="fql",
+        init, update, base.standard_sample_actions(lambda: decide, act_dim), decide, config,
+        obs_dim, act_dim, diagnose, noise_dim=act_dim, has_critic=True, name="fql",
     )  # fmt: skip
 
 
 def check_time_dim(a: ml_collections.ConfigDict) -> None:
-    require(a.time_dim == 0 or (a.time_dim >= 4 and a.time_dim % 2 == 0), "agent.time_dim",
-            a.time_dim, "0 (raw t) or an even integer >= 4")  # fmt: skip
+    base.require(a.time_dim == 0 or (a.time_dim >= 4 and a.time_dim % 2 == 0), "agent.time_dim",
+                 a.time_dim, "0 (raw t) or an even integer >= 4")  # fmt: skip
 
 
 def check(a: ml_collections.ConfigDict) -> None:
     """FQL's config checks (also applied to each swept setting)."""
-    check_common(a)
+    base.check_common(a)
     check_time_dim(a)
-    require(a.alpha >= 0.0, "agent.alpha", a.alpha, ">= 0")
-    require(a.flow_steps >= 1, "agent.flow_steps", a.flow_steps, "a positive integer")
-    require(a.q_agg in ("mean", "min"), "agent.q_agg", a.q_agg, "mean or min")
-    require(
+    base.require(a.alpha >= 0.0, "agent.alpha", a.alpha, ">= 0")
+    base.require(a.flow_steps >= 1, "agent.flow_steps", a.flow_steps, "a positive integer")
+    base.require(a.q_agg in ("mean", "min"), "agent.q_agg", a.q_agg, "mean or min")
+    base.require(
         a.bc_loss_reduction in ("sum", "mean"), "agent.bc_loss_reduction", a.bc_loss_reduction,
         "sum or mean",
     )  # fmt: skip
@@ -408,13 +375,7 @@ def task_defaults(task, protocol: str) -> dict:
 
 
 SPEC = AgentSpec(
-    name="fql",
-    make=make_fql,
-    default_config=default_config,
-    sweepable=SWEEPABLE,
-    check=check,
-    task_defaults=task_defaults,
-    has_critic=True,
+    name="fql", label="FQL", make=make_fql, default_config=default_config,
+    sweepable=SWEEPABLE, check=check, task_defaults=task_defaults, q_policy_key=base.Q_POLICY_MEAN,
     summary="flow BC policy (v, 10 Euler steps) distilled into a one-step policy + Q, twin critics",
-    source="Park, Li & Levine, arXiv 2502.02538 (ICML 2025); code github.com/seohongpark/fql",
-)
+    source="Park, Li & Levine, ICML 2025 (2502.02538); github.com/seohongpark/fql")  # fmt: skip

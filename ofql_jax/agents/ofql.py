@@ -11,30 +11,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
-from ofql_jax.agents.base import (
-    Agent,
-    AgentSpec,
-    AgentState,
-    Params,
-    adam_direction,
-    blend,
-    check_common,
-    dql_task_defaults,
-    ema_weight,
-    hparams_from,
-    learning_rate,
-    require,
-    standard_sample_actions,
-)
+from ofql_jax.agents import base, dql
+from ofql_jax.agents.actor_critic import ActorCritic
+from ofql_jax.agents.base import Agent, AgentSpec, AgentState, Params
 from ofql_jax.core.types import Transitions
-from ofql_jax.maths import critic as critic_lib
 from ofql_jax.maths import meanflow
-from ofql_jax.maths.diagnostics import action_moves
 from ofql_jax.maths.networks import MeanVelocityField
-from ofql_jax.maths.optim import apply_adam
-from ofql_jax.maths.selection import repeat_states, select_candidate
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -81,6 +64,16 @@ def default_config() -> ml_collections.ConfigDict:
 SWEEPABLE = ("eta", "flow_ratio", "endpoint_ratio", "uniform_ratio", "actor_lr", "critic_lr")
 
 
+def policy_network(config: ml_collections.ConfigDict, act_dim: int) -> MeanVelocityField:
+    """The mean-velocity network of a config with OFQL's (or flow BC's) policy fields."""
+    c = config
+    return MeanVelocityField(
+        action_dim=act_dim, hidden_dims=tuple(c.hidden_dims), activation=c.activation,
+        time_dim=c.time_dim, time_scale=c.time_scale, second_time=c.second_time,
+        init_scheme=c.init_scheme, matmul_dtype=c.matmul_dtype,
+    )  # fmt: skip
+
+
 def make_ofql(
     config: ml_collections.ConfigDict, obs_dim: int, act_dim: int, num_steps: int = 1_000_000
 ) -> Agent:
@@ -98,28 +91,16 @@ def make_ofql(
         1
     """
     c = config
-    policy = MeanVelocityField(
-        action_dim=act_dim,
-        hidden_dims=tuple(c.hidden_dims),
-        activation=c.activation,
-        time_dim=c.time_dim,
-        time_scale=c.time_scale,
-        second_time=c.second_time,
-        init_scheme=c.init_scheme,
-        matmul_dtype=c.matmul_dtype,
-    )
-    critics = critic_lib.make_critics(c)
-    policy_tx = critic_tx = adam_direction(c.grad_norm)
-
-    def lr(state: AgentState, name: str) -> jax.Array:
-        return learning_rate(state.hparams[name], state.step, c.lr_decay, num_steps)
+    policy = policy_network(c, act_dim)
 
     def u_fn(params, obs):
         return lambda z, r, t: policy.apply(params, z, r, t, obs)
 
-    def actions_fn(params, obs, key):
-        noise = jax.random.normal(key, obs.shape[:-1] + (act_dim,))
+    def act(params: Params, obs: jax.Array, noise: jax.Array) -> jax.Array:
         return meanflow.one_step_action(u_fn(params, obs), noise)
+
+    def actions_fn(params, obs, key):
+        return act(params, obs, jax.random.normal(key, obs.shape[:-1] + (act_dim,)))
 
     def bc_loss_fn(params, state: AgentState, batch: Transitions, key: jax.Array):
         return meanflow.flow_bc_loss(
@@ -128,96 +109,12 @@ def make_ofql(
             c.loss_weight_eps, state.hparams["endpoint_ratio"], state.hparams["uniform_ratio"],
         )  # fmt: skip
 
-    def init(key: jax.Array) -> AgentState:
-        k_policy, k_critic, k_rng = jax.random.split(key, 3)
-        obs, act, time = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)), jnp.zeros((1,))
-        policy_params = policy.init(k_policy, act, time, time, obs)
-        critic_params = critics.init(k_critic, obs, act)
-        return AgentState.initial(
-            k_rng,
-            policy_params,
-            policy_tx,
-            hparams_from(c, SWEEPABLE),
-            critic_params=critic_params,
-            critic_tx=critic_tx,
-        )
+    def init_policy(key: jax.Array, obs: jax.Array, act: jax.Array) -> Params:
+        time = jnp.zeros((1,))
+        return policy.init(key, act, time, time, obs)
 
-    def update(state: AgentState, batch: Transitions) -> tuple[AgentState, dict[str, jax.Array]]:
-        rng, k_target, k_bc, k_actor, k_coin = jax.random.split(
-            jax.random.wrap_key_data(state.rng), 5
-        )
-        # Critic first (DQL); the target action comes from the EMA policy.
-        critic_params, critic_opt_state, critic_info = critic_lib.critic_step(
-            critics, critic_tx, state.critic_params, state.target_critic_params,
-            state.critic_opt_state, lr(state, "critic_lr"), batch,
-            lambda s, k: actions_fn(state.target_policy_params, s, k), k_target, c.discount,
-            c.max_q_backup, c.num_backup_samples,
-        )  # fmt: skip
-
-        # Actor: flow BC + eta * |Q|-normalised Q term on the freshly updated critic.
-        def actor_loss_fn(params):
-            bc_loss, bc_info = bc_loss_fn(params, state, batch, k_bc)
-            new_actions = actions_fn(params, batch.observations, k_actor)
-            q = critics.apply(critic_params, batch.observations, new_actions)
-            # Coin flip as arithmetic (no per-seed cond under vmap): which head leads.
-            q_loss = critic_lib.normalized_q_loss(q, jax.random.bernoulli(k_coin), c.q_norm_eps)
-            loss = bc_loss + state.hparams["eta"] * q_loss
-            info = {
-                "actor/loss": loss,
-                "actor/bc_loss": bc_loss,
-                "actor/q_loss": q_loss,
-                "actor/q_mean": q.mean(),
-                "actor/action_abs_mean": jnp.abs(new_actions).mean(),
-                **bc_info,
-            }
-            return loss, info
-
-        (_, actor_info), policy_grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(
-            state.policy_params
-        )
-        policy_params, policy_opt_state = apply_adam(
-            policy_tx, state.policy_params, policy_grads, state.policy_opt_state,
-            lr(state, "actor_lr"),
-        )  # fmt: skip
-
-        # Target policy: a copy before ema_start, then EMA every ema_every steps.
-        keep = ema_weight(state.step, c.ema_start, c.ema_every, c.ema_decay)
-        target_policy_params = blend(state.target_policy_params, policy_params, keep)
-        target_critic_params = critic_lib.polyak(state.target_critic_params, critic_params, c.tau)
-
-        info = {**critic_info, **actor_info, "actor/grad_norm": optax.tree.norm(policy_grads)}
-        new_state = state.replace(
-            step=state.step + 1,
-            rng=jax.random.key_data(rng),
-            policy_params=policy_params,
-            target_policy_params=target_policy_params,
-            critic_params=critic_params,
-            target_critic_params=target_critic_params,
-            policy_opt_state=policy_opt_state,
-            critic_opt_state=critic_opt_state,
-        )
-        return new_state, info
-
-    def decide(
-        policy_params: Params,
-        critic_params: Params,
-        obs: jax.Array,
-        noise: jax.Array,
-        gumbel: jax.Array | None = None,
-        q_temperature: float | jax.Array = 1.0,
-    ) -> jax.Array:
-        """One-step actions from ``noise [..., act]``; with ``noise [..., N, act]`` and
-        ``gumbel [..., N]`` a draw from ``softmax(w Q)`` over the N candidates (Q = min of
-        ``critic_params``, w = ``q_temperature``). Noise temperatures are already applied.
-        """
-        if gumbel is None:
-            return meanflow.one_step_action(u_fn(policy_params, obs), noise)
-        obs_rep = repeat_states(obs, noise.shape[-2])
-        candidates = meanflow.one_step_action(u_fn(policy_params, obs_rep), noise)
-        q = critics.apply(critic_params, obs_rep, candidates).min(0)
-        return select_candidate(candidates, q, gumbel, q_temperature)
-
-    sample_actions = standard_sample_actions(decide, act_dim)
+    ac = ActorCritic(c, obs_dim, act_dim, num_steps, SWEEPABLE, init_policy, actions_fn, bc_loss_fn)
+    decide = base.candidate_decide(act, ac.critics)
 
     def diagnose(state: AgentState, batch: Transitions, key: jax.Array) -> dict[str, jax.Array]:
         """What the training metrics do not show: where the one-step policy sits relative to
@@ -234,85 +131,69 @@ def make_ofql(
         k_bc, k_noise = jax.random.split(key)
         obs, data_actions, params = batch.observations, batch.actions, state.policy_params
         noise = jax.random.normal(k_noise, data_actions.shape)
-
-        def bc_loss(p):
-            return bc_loss_fn(p, state, batch, k_bc)[0]
-
-        def q_term(p):  # both head orders averaged: the expected actor Q term
-            a = meanflow.one_step_action(u_fn(p, obs), noise)
-            q = critics.apply(state.critic_params, obs, a)
-            return 0.5 * sum(
-                critic_lib.normalized_q_loss(q, lead, c.q_norm_eps) for lead in (True, False)
-            )
-
-        bc_grads, q_grads = jax.grad(bc_loss)(params), jax.grad(q_term)(params)
-        bc_grad_norm, q_grad_norm = optax.tree.norm(bc_grads), optax.tree.norm(q_grads)
-        moves = action_moves(
-            lambda p: meanflow.one_step_action(u_fn(p, obs), noise), params, q_grads, bc_grads,
-            state.hparams["eta"], state.policy_opt_state,
+        _, terms = ac.actor_term_diagnostics(
+            state, obs, lambda p: bc_loss_fn(p, state, batch, k_bc)[0],
+            lambda p: act(p, obs, noise),
         )  # fmt: skip
         ones = jnp.ones(noise.shape[:-1])
         raw = noise - u_fn(params, obs)(noise, 0.0 * ones, ones)
         actions = jnp.clip(raw, -1.0, 1.0)
-        q_policy = critics.apply(state.critic_params, obs, actions)
-        q_data = critics.apply(state.critic_params, obs, data_actions)
+        q_policy = ac.critics.apply(state.critic_params, obs, actions)
+        q_data = ac.critics.apply(state.critic_params, obs, data_actions)
         u_end, target_end = meanflow.meanflow_target(
             u_fn(params, obs), noise, 0.0 * ones, ones, noise - data_actions
         )
         return {
-            "diag/q_policy_mean": q_policy.mean(),
-            "diag/q_policy_max": q_policy.min(0).max(),
-            "diag/q_data_mean": q_data.mean(),
+            **base.action_diagnostics(actions, data_actions, q_policy, q_data),
             "diag/clip_rate": jnp.mean(jnp.abs(raw) > 1.0),
             "diag/raw_action_abs_max": jnp.abs(raw).max(),
-            "diag/action_abs_mean": jnp.abs(actions).mean(),
-            "diag/saturation": jnp.mean(jnp.abs(actions) > 0.99),
-            "diag/data_saturation": jnp.mean(jnp.abs(data_actions) > 0.99),
-            "diag/one_step_mse_to_data": jnp.square(actions - data_actions).sum(-1).mean(),
             "diag/bc_loss_endpoint": jnp.square(u_end - target_end).sum(-1).mean(),
-            "diag/bc_grad_norm": bc_grad_norm,
-            "diag/q_grad_norm": q_grad_norm,
-            "diag/grad_ratio": state.hparams["eta"] * q_grad_norm / (bc_grad_norm + 1e-12),
-            **moves,
+            **terms,
         }
 
     return Agent(
-        init, update, sample_actions, decide, config, obs_dim, act_dim, diagnose,
-        noise_dim=act_dim, has_critic=True, name="ofql",
+        ac.init, ac.update, base.standard_sample_actions(lambda: decide, act_dim), decide, config,
+        obs_dim, act_dim, diagnose, noise_dim=act_dim, has_critic=True, name="ofql",
     )  # fmt: skip
 
 
-def check(a: ml_collections.ConfigDict) -> None:
-    """OFQL's own config checks (also applied to each swept setting)."""
-    check_common(a)
-    require(0.0 <= a.flow_ratio <= 1.0, "agent.flow_ratio", a.flow_ratio, "in [0, 1]")
-    require(0.0 <= a.endpoint_ratio <= 1.0, "agent.endpoint_ratio", a.endpoint_ratio, "in [0, 1]")
-    require(a.eta >= 0.0, "agent.eta", a.eta, ">= 0")
-    require(a.time_std > 0, "agent.time_std", a.time_std, "> 0")
-    require(a.time_dim >= 4 and a.time_dim % 2 == 0, "agent.time_dim", a.time_dim,
-            "an even integer >= 4")  # fmt: skip
-    require(
+def check_policy(a: ml_collections.ConfigDict) -> None:
+    """Checks of the policy and L_FBC fields (OFQL's and flow BC's)."""
+    base.check_common(a)
+    base.require(0.0 <= a.flow_ratio <= 1.0, "agent.flow_ratio", a.flow_ratio, "in [0, 1]")
+    base.require(
+        0.0 <= a.endpoint_ratio <= 1.0, "agent.endpoint_ratio", a.endpoint_ratio, "in [0, 1]"
+    )
+    base.require(a.time_std > 0, "agent.time_std", a.time_std, "> 0")
+    base.require(a.time_dim >= 4 and a.time_dim % 2 == 0, "agent.time_dim", a.time_dim,
+                 "an even integer >= 4")  # fmt: skip
+    base.require(
         a.second_time in ("r", "t_minus_r"), "agent.second_time", a.second_time, "r or t_minus_r"
     )
-    require(
+    base.require(
         a.bc_loss_reduction in ("sum", "mean"), "agent.bc_loss_reduction", a.bc_loss_reduction,
         "sum or mean",
     )  # fmt: skip
 
 
+def check(a: ml_collections.ConfigDict) -> None:
+    """OFQL's own config checks (also applied to each swept setting)."""
+    check_policy(a)
+    base.require(a.eta >= 0.0, "agent.eta", a.eta, ">= 0")
+
+
+# OFQL's eta per domain: the paper does not publish it; this project's choice from the
+# paper's grid {0.001, 0.01, 0.1, 0.3, 0.5} (docs/algorithm.md).
+ETA = {"locomotion": 0.3, "antmaze": 0.5, "kitchen": 0.01}
+
+
 def task_defaults(task, protocol: str) -> dict:
     """DQL's per-task recipe plus OFQL's eta for the task's domain (this project's choice)."""
-    return {**dql_task_defaults(task, protocol), "eta": task.eta}
+    return {**dql.recipe(task, protocol), "eta": ETA[task.domain]}
 
 
 SPEC = AgentSpec(
-    name="ofql",
-    make=make_ofql,
-    default_config=default_config,
-    sweepable=SWEEPABLE,
-    check=check,
-    task_defaults=task_defaults,
-    has_critic=True,
+    name="ofql", label="OFQL", make=make_ofql, default_config=default_config,
+    sweepable=SWEEPABLE, check=check, task_defaults=task_defaults, q_policy_key=base.Q_POLICY_MEAN,
     summary="one-step mean-flow policy (u, MeanFlow BC) + twin critics, DQL's recipe",
-    source="Nguyen & Yoo, arXiv 2508.13904 (ICLR 2026); no official code",
-)
+    source="Nguyen & Yoo, arXiv 2508.13904 (ICLR 2026); no official code")  # fmt: skip

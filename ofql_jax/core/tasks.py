@@ -11,9 +11,9 @@ Two protocols (``docs/algorithm.md``):
   ``softmax(Q)`` (w = 1), no noise temperature, 10 episodes (100 on AntMaze and Kitchen),
   5 seeds.
 
-Both keep DQL's per-task gradient clip, max-Q backup and AntMaze reward tune. OFQL's
-per-task eta is not published: ``eta`` below is this project's choice from the paper's grid
-{0.001, 0.01, 0.1, 0.3, 0.5}; ``dql_eta`` is DQL's, for reference and for the DQL agent.
+Both keep the AntMaze reward tune. What an agent sets per task (DQL's lr, eta, gradient
+clip and max-Q backup, OFQL's eta, FQL's alpha) lives in that agent's module
+(``ofql_jax.agents``, its ``task_defaults``).
 
 Minari hosts ``mujoco/<env>/{simple,medium,expert}-v0`` (Gymnasium MuJoCo v5)
 but no medium-replay (those tasks train on this project's replica, see
@@ -39,13 +39,7 @@ class TaskSpec:
     domain: str  # "locomotion" | "antmaze" | "kitchen"
     dataset_ids: tuple[str, ...]  # Minari ids, concatenated in this order; () = none official
     in_paper: bool  # one of the 15 tasks of the paper's Table 1
-    lr: float  # actor learning rate, paper protocol (3e-4 everywhere)
-    dql_lr: float  # actor learning rate, DQL protocol (DQL's per-task value)
-    dql_eta: float  # DQL's eta, for reference and for the DQL agent
-    eta: float  # OFQL Q-term weight used by default (this project's choice)
-    max_q_backup: bool  # DQL's max-Q backup over 10 sampled next actions
     reward_tune: str  # "none" | "antmaze"
-    grad_norm: float  # gradient-norm clip on actor and critic (DQL's)
     num_steps: int  # gradient steps (both protocols): 2M MuJoCo, 1M AntMaze and Kitchen
     q_temperature: float  # w of softmax(w Q) at evaluation, paper protocol (CleanDiffuser)
     q_temperature_source: str  # where q_temperature comes from
@@ -62,35 +56,33 @@ D4RL_REF_SCORES = {
     "kitchen": (0.0, 4.0),
 }
 
-# Default OFQL eta per domain (unknown in the paper; chosen from its grid, docs/algorithm.md).
-DEFAULT_ETA = {"locomotion": 0.3, "antmaze": 0.5, "kitchen": 0.01}
-
 # The paper-protocol evaluation is the same for every task (CleanDiffuser's DQL pipelines).
 PAPER_EVAL = dict(seeds=3, episodes=150, candidates=50, actor="ema", noise_temperature=0.5)
 DQL_EVAL = dict(seeds=5, candidates=50, actor="online", noise_temperature=1.0, q_temperature=1.0)
-PAPER_LR = 3e-4
-# name: (in_paper, DQL lr, DQL eta, max_q_backup, reward_tune, gn, w).
-# lr, eta, max-Q, tune and gn: DQL's main.py; w: CleanDiffuser's configs/dql/task/*.yaml
-# (docs/algorithm.md). w = None: CleanDiffuser has no such task (see _W_FALLBACK).
+PAPER_LR = 3e-4  # the paper protocol's actor lr on every task (agents built on DQL's recipe)
+
+# name: (in_paper, reward_tune, w). The tune is DQL's main.py; w is CleanDiffuser's
+# configs/dql/task/*.yaml (docs/algorithm.md). w = None: CleanDiffuser has no such task (see
+# _W_FALLBACK).
 _TABLE = {
-    "halfcheetah-medium": (True, 3e-4, 1.0, False, "none", 9.0, 50.0),
-    "hopper-medium": (True, 3e-4, 1.0, False, "none", 9.0, 100.0),
-    "walker2d-medium": (True, 3e-4, 1.0, False, "none", 1.0, 300.0),
-    "halfcheetah-medium-replay": (True, 3e-4, 1.0, False, "none", 2.0, 50.0),
-    "hopper-medium-replay": (True, 3e-4, 1.0, False, "none", 4.0, 100.0),
-    "walker2d-medium-replay": (True, 3e-4, 1.0, False, "none", 4.0, 300.0),
-    "halfcheetah-medium-expert": (True, 3e-4, 1.0, False, "none", 7.0, 50.0),
-    "hopper-medium-expert": (True, 3e-4, 1.0, False, "none", 5.0, 8.0),
-    "walker2d-medium-expert": (True, 3e-4, 1.0, False, "none", 5.0, 300.0),
-    "antmaze-umaze": (False, 3e-4, 0.5, False, "antmaze", 2.0, None),
-    "antmaze-umaze-diverse": (False, 3e-4, 2.0, True, "antmaze", 3.0, None),
-    "antmaze-medium-play": (True, 1e-3, 2.0, True, "antmaze", 2.0, 10.0),
-    "antmaze-medium-diverse": (True, 3e-4, 3.0, True, "antmaze", 1.0, 5.0),
-    "antmaze-large-play": (True, 3e-4, 4.5, True, "antmaze", 10.0, 5.0),
-    "antmaze-large-diverse": (True, 3e-4, 3.5, True, "antmaze", 7.0, 10.0),
-    "kitchen-complete": (False, 3e-4, 0.005, False, "none", 9.0, None),
-    "kitchen-partial": (True, 3e-4, 0.005, False, "none", 10.0, 3.0),
-    "kitchen-mixed": (True, 3e-4, 0.005, False, "none", 10.0, 3.0),
+    "halfcheetah-medium": (True, "none", 50.0),
+    "hopper-medium": (True, "none", 100.0),
+    "walker2d-medium": (True, "none", 300.0),
+    "halfcheetah-medium-replay": (True, "none", 50.0),
+    "hopper-medium-replay": (True, "none", 100.0),
+    "walker2d-medium-replay": (True, "none", 300.0),
+    "halfcheetah-medium-expert": (True, "none", 50.0),
+    "hopper-medium-expert": (True, "none", 8.0),
+    "walker2d-medium-expert": (True, "none", 300.0),
+    "antmaze-umaze": (False, "antmaze", None),
+    "antmaze-umaze-diverse": (False, "antmaze", None),
+    "antmaze-medium-play": (True, "antmaze", 10.0),
+    "antmaze-medium-diverse": (True, "antmaze", 5.0),
+    "antmaze-large-play": (True, "antmaze", 5.0),
+    "antmaze-large-diverse": (True, "antmaze", 10.0),
+    "kitchen-complete": (False, "none", None),
+    "kitchen-partial": (True, "none", 3.0),
+    "kitchen-mixed": (True, "none", 3.0),
 }
 # Tasks outside the paper's table take their domain's value (this project's choice).
 _W_FALLBACK = {"antmaze": 10.0, "kitchen": 3.0}
@@ -110,7 +102,7 @@ def _minari_ids(name: str) -> tuple[str, ...]:
 
 
 def _spec(name: str) -> TaskSpec:
-    in_paper, dql_lr, dql_eta, max_q, tune, gn, w = _TABLE[name]
+    in_paper, tune, w = _TABLE[name]
     env = name.split("-", 1)[0]
     domain = env if env in ("antmaze", "kitchen") else "locomotion"
     source = "CleanDiffuser (configs/dql/task)"
@@ -121,13 +113,7 @@ def _spec(name: str) -> TaskSpec:
         domain=domain,
         dataset_ids=_minari_ids(name),
         in_paper=in_paper,
-        lr=PAPER_LR,
-        dql_lr=dql_lr,
-        dql_eta=dql_eta,
-        eta=DEFAULT_ETA[domain],
-        max_q_backup=max_q,
         reward_tune=tune,
-        grad_norm=gn,
         num_steps=2_000_000 if domain == "locomotion" else 1_000_000,
         q_temperature=w,
         q_temperature_source=source,

@@ -357,20 +357,20 @@ def eval_sample_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def eval_variants(
-    config: ml_collections.ConfigDict, has_critic: bool = True, eval_options=None
+    config: ml_collections.ConfigDict, agent: Agent
 ) -> list[tuple[int, str, dict[str, Any]]]:
     """``(num_candidates, results suffix, sample overrides)`` of each evaluation: the
     protocol's N candidates, the plain one-step policy (N = 1, noise x 1, same actor), and
-    the agent's ``eval_options`` (e.g. DQL with one DDIM step) with N candidates. Agents
-    without a critic are evaluated with N = 1 only."""
-    eval_options = eval_options or {}
-    if not has_critic:  # nothing to score candidates with: the policy's own action
+    the variants the agent adds in its ``eval_options`` (e.g. DQL with one DDIM step) with N
+    candidates. Agents without a critic are evaluated with N = 1 only."""
+    if not agent.has_critic:  # nothing to score candidates with: the policy's own action
         return [(1, "", {"noise_temperature": 1.0})] + [
-            (1, f"_{name}", {"noise_temperature": 1.0, **o}) for name, o in eval_options.items()
+            (1, f"_{name}", {"noise_temperature": 1.0, **o})
+            for name, o in agent.eval_options.items()
         ]
     variants = [(config.eval_candidates, "", {})]
     if config.eval_one_step and config.eval_candidates != 1:
         variants.append((1, "_one_step", {"noise_temperature": 1.0}))
-    for name, overrides in eval_options.items():
+    for name, overrides in agent.eval_options.items():
         variants.append((config.eval_candidates, f"_{name}", dict(overrides)))
     return variants

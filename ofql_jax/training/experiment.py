@@ -201,6 +201,7 @@ class Experiment:
         self.agent = AGENTS[config.algorithm].make(
             config.agent, info.obs_dim, info.act_dim, config.num_steps
         )
+        self.q_policy_key = AGENTS[config.algorithm].q_policy_key  # the value monitor's input
         self.settings, self.members = build_members(config)
         self.values = [m.seed for m in self.members]
         mesh = make_mesh(config.num_devices)
@@ -293,8 +294,8 @@ class Experiment:
         }
         self.reporter.scalars(self.step, {**diag, **bounds})
         self.last_diagnostics = diag
-        if "diag/q_policy_mean" in diag:
-            self._check_values(diag["diag/q_policy_mean"], self.step)
+        if self.q_policy_key in diag:
+            self._check_values(diag[self.q_policy_key], self.step)
         return diag
 
     def _check_values(self, q_policy: np.ndarray, step: int) -> None:
@@ -335,7 +336,7 @@ class Experiment:
     def _postfix(self) -> str:
         kind = "critic" if self.agent.has_critic else "loss"
         text = f"{self.last_rate:.0f} upd/s, {kind} {self.last_loss:.3g}"
-        q = self.last_diagnostics.get("diag/q_policy_mean")
+        q = self.last_diagnostics.get(self.q_policy_key)
         if q is not None and np.isfinite(q).any():
             text += f", Q max {np.nanmax(q):.0f} (bound {self.bounds.upper:.0f})"
         return text
@@ -375,8 +376,8 @@ class Experiment:
         if self.last_diagnostics:
             entry["diagnostics"] = {k: finite_or_none(v) for k, v in self.last_diagnostics.items()}
         healthy = np.array([m.label not in self.diverged for m in self.members])
-        entry["candidates"] = eval_variants(c, self.agent.has_critic)[0][0]
-        variants = eval_variants(c, self.agent.has_critic, self.agent.eval_options)
+        entry["candidates"] = eval_variants(c, self.agent)[0][0]
+        variants = eval_variants(c, self.agent)
         for num_candidates, suffix, kwargs in variants:
             returns = self.evaluator.evaluate(
                 states, self.values, self.step, num_candidates, healthy, sample_kwargs=kwargs
@@ -402,7 +403,7 @@ class Experiment:
         self.ckpt.save(self.step, self.states, meta)
 
     def _summaries(self, final: dict[str, Any], members: list[int]) -> dict[str, Any]:
-        suffixes = [v[1] for v in eval_variants(self.config, True, self.agent.eval_options)]
+        suffixes = [v[1] for v in eval_variants(self.config, self.agent)]
         labels = [m.label for m in self.members]
         return summarize(final, members, labels, self.diverged, suffixes)
 
@@ -410,7 +411,7 @@ class Experiment:
         """What the reported evaluation actually did (an agent without a critic acts with its
         own action, N = 1 and noise x 1, whatever the protocol's candidate settings)."""
         c, critic = self.config, self.agent.has_critic
-        candidates, _, overrides = eval_variants(c, critic)[0]
+        candidates, _, overrides = eval_variants(c, self.agent)[0]
         settings = {**eval_sample_kwargs(c), **overrides}
         if not critic:
             settings["q_temperature"] = None  # no candidates to weigh
@@ -443,7 +444,7 @@ class Experiment:
             "score_normalization": self.ref_source,
             "protocol": c.protocol,
             "protocol_settings": {f: _get_field(c, f) for f in PROTOCOL_FIELDS},
-            "eval_candidates": eval_variants(c, self.agent.has_critic)[0][0],
+            "eval_candidates": eval_variants(c, self.agent)[0][0],
             "eval_settings": self._eval_settings(),
             "diverged_seeds": dict(self.diverged),
             "value_diverged_seeds": dict(self.value_diverged),

@@ -120,7 +120,7 @@ class LoadedRun:
         """The protocol's selection settings for ``num_candidates`` (as evaluation used them:
         the one-step policy, N = 1, acts with noise x 1; agents without a critic always)."""
         kwargs = eval_sample_kwargs(self.config)
-        for n, _, overrides in eval_variants(self.config, self.agent.has_critic):
+        for n, _, overrides in eval_variants(self.config, self.agent):
             if n == num_candidates:
                 return {**kwargs, **overrides}
         return kwargs
@@ -193,7 +193,7 @@ class LoadedRun:
                     f"{sorted(set(self.seeds))}."
                 )
         episodes = episodes or c.eval_episodes or 10
-        variants = eval_variants(c, self.agent.has_critic, self.agent.eval_options)
+        variants = eval_variants(c, self.agent)
         if num_candidates is not None:
             if num_candidates > 1 and not self.agent.has_critic:
                 raise OFQLError(
