@@ -94,14 +94,14 @@ def cell(
     ``overrides`` is nested like the config (``{"agent": {"eta": 0.1}, "num_steps": 5000}``)
     or uses dotted keys (``{"agent.eta": 0.1}``); ``sweep`` runs the cell itself as a sweep
     (``{"flow_ratio": "1,0.5,0"}``); ``label`` is the report's name for the algorithm
-    (default: its ``AgentSpec.label``); ``group`` is one of ``GROUPS``.
+    (default: its ``AgentSpec.display_name``, e.g. "DQL(5)"); ``group`` is one of ``GROUPS``.
 
     Example:
         >>> cell("dql", "hopper-medium", overrides={"agent.num_diffusion_steps": 5})["name"]
         'dql5-hopper-medium'
     """
     nested = _nest(overrides or {})
-    label = label or get_agent_spec(algorithm).label
+    label = label or get_agent_spec(algorithm).display_name
     return {
         "name": name or f"{_slug(label)}-{task}",
         "algorithm": algorithm,

@@ -102,12 +102,7 @@ def test_every_subpackage_has_a_floor():
 def subpackage_graph() -> str:
     """The subpackage import graph as a Mermaid block, floors top (commands) to bottom."""
     edges = sorted(
-        {
-            (layer(n), layer(t))
-            for n, ts in imports().items()
-            for t in ts
-            if layer(n) != layer(t)
-        }
+        {(layer(n), layer(t)) for n, ts in imports().items() for t in ts if layer(n) != layer(t)}
     )
     lines = ["```mermaid", "flowchart TD"]
     for floor in sorted(set(FLOORS.values()), reverse=True):

@@ -186,13 +186,15 @@ class AgentSpec:
     eta) from the agent's own per-task table; ``check(config)`` raises ``OFQLError`` naming
     the first bad field, and is also applied to every swept setting; ``sweepable`` names the
     continuous hyperparameters held as ``state.hparams`` leaves; ``label`` names the agent
-    in suites and reports; ``q_policy_key`` is the ``diagnose`` metric holding the critics'
+    in reports; ``variant_field`` is the agent field that names its variant in the paper's
+    style (DQL's T: "DQL(5)") and ``paper_variant`` the value the paper's Table 1 ran (a
+    suite cell is named after it: ``display_name``); ``q_policy_key`` is the ``diagnose`` metric holding the critics'
     value of the policy's own actions, which the value-divergence monitor watches (None:
     nothing to watch). Extra evaluation variants are the agent's ``eval_options``.
     """
 
     name: str
-    label: str  # display name, e.g. "DQL(5)" (suite cell names derive from it)
+    label: str  # display name, e.g. "DQL"
     make: Callable[[ml_collections.ConfigDict, int, int, int], Agent]
     default_config: Callable[[], ml_collections.ConfigDict]
     sweepable: tuple[str, ...]
@@ -202,6 +204,13 @@ class AgentSpec:
     check: Callable[[ml_collections.ConfigDict], None] = check_common
     task_defaults: Callable[[Any, str], dict[str, Any]] = no_task_defaults
     q_policy_key: str | None = None
+    variant_field: str | None = None  # e.g. "num_diffusion_steps": DQL(T)
+    paper_variant: int | None = None  # the variant the paper's Table 1 ran, e.g. DQL's T = 5
+
+    @property
+    def display_name(self) -> str:
+        """The label with the paper's variant: ``"DQL(5)"``, ``"OFQL"``."""
+        return f"{self.label}({self.paper_variant})" if self.paper_variant else self.label
 
 
 def select_actor(state: AgentState, actor: str) -> Params:

@@ -290,8 +290,9 @@ def task_defaults(task, protocol: str) -> dict:
 
 
 SPEC = AgentSpec(
-    name="dql", label="DQL(5)", make=make_dql, default_config=default_config,
+    name="dql", label="DQL", make=make_dql, default_config=default_config,
     sweepable=SWEEPABLE, check=check, task_defaults=task_defaults, q_policy_key=base.Q_POLICY_MEAN,
+    variant_field="num_diffusion_steps", paper_variant=5,
     summary="T-step DDPM policy (noise MSE + Q through the chain) + twin critics (DQL)",
     source=(
         "Wang, Hunt & Zhou, ICLR 2023, arXiv 2208.06193; "

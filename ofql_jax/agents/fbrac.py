@@ -172,5 +172,6 @@ def task_defaults(task, protocol: str) -> dict:
 SPEC = AgentSpec(
     name="fbrac", label="FBRAC", make=make_fbrac, default_config=default_config,
     sweepable=SWEEPABLE, check=check, task_defaults=task_defaults, q_policy_key=base.Q_POLICY_MEAN,
+    variant_field="train_steps",
     summary="flow policy (v) + Q term back-propagated through T = 5 Euler steps, 1 step to act",
     source="FBRAC ablation of the OFQL paper (2508.13904) and of FQL (2502.02538)")  # fmt: skip

@@ -377,5 +377,6 @@ def task_defaults(task, protocol: str) -> dict:
 SPEC = AgentSpec(
     name="fql", label="FQL", make=make_fql, default_config=default_config,
     sweepable=SWEEPABLE, check=check, task_defaults=task_defaults, q_policy_key=base.Q_POLICY_MEAN,
+    variant_field="flow_steps",
     summary="flow BC policy (v, 10 Euler steps) distilled into a one-step policy + Q, twin critics",
     source="Park, Li & Levine, ICML 2025 (2502.02538); github.com/seohongpark/fql")  # fmt: skip

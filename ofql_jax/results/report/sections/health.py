@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import FuncFormatter
 
+from ofql_jax.agents.base import Q_POLICY_MEAN
 from ofql_jax.results.report.cells import Suite
 from ofql_jax.results.report.formatting import (
     DPI,
@@ -48,7 +49,7 @@ class _Panel:
 
 _PANELS = (
     _Panel(
-        "diag/q_policy_mean",
+        Q_POLICY_MEAN,
         "Q(s, π): critics' value of the policy's actions",
         log=False,
         references=(
@@ -68,7 +69,7 @@ _PANELS = (
 )
 # The table's columns: (tag, header)
 _COLUMNS = (
-    ("diag/q_policy_mean", "Q(s, π)"),
+    (Q_POLICY_MEAN, "Q(s, π)"),
     ("diag/q_policy_max", "largest Q(s, π)"),
     ("diag/q_upper_bound", "bound (best return in data)"),
     ("diag/saturation", "saturation"),
