@@ -188,9 +188,10 @@ class AgentSpec:
     continuous hyperparameters held as ``state.hparams`` leaves; ``label`` names the agent
     in reports; ``variant_field`` is the agent field that names its variant in the paper's
     style (DQL's T: "DQL(5)") and ``paper_variant`` the value the paper's Table 1 ran (a
-    suite cell is named after it: ``display_name``); ``q_policy_key`` is the ``diagnose`` metric holding the critics'
-    value of the policy's own actions, which the value-divergence monitor watches (None:
-    nothing to watch). Extra evaluation variants are the agent's ``eval_options``.
+    suite cell is named after it: ``display_name``); ``q_policy_key`` is the ``diagnose``
+    metric holding the critics' value of the policy's own actions, which the
+    value-divergence monitor watches (None: nothing to watch). Extra evaluation variants are
+    the agent's ``eval_options``.
     """
 
     name: str
