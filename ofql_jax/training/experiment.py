@@ -410,8 +410,8 @@ class Experiment:
                     bar.set_postfix_str(self._postfix())
                     if on_chunk is not None:
                         on_chunk(p.step)
-                    # Evaluation at a step precedes its checkpoint, so a resumed run never
-                    # repeats one, and every process reaches the same decision.
+                    # Evaluation at a step precedes its checkpoint, so a resumed run repeats
+                    # none that finished, and every process reaches the same decision.
                     if c.eval_episodes and self.due(c.eval_every):
                         self.evaluate_due(stop)
                     if self.due(c.checkpoint_every) or stop.requested:
