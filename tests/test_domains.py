@@ -147,9 +147,9 @@ def test_antmaze_umaze_diverse_trains_and_evaluates(minari_dir, tmp_path) -> Non
     assert (config.reward_tune, config.agent.max_q_backup) == ("antmaze", True)
     experiment = Experiment(config, tmp_path / "run")
     # Dict observations flattened: achieved_goal (2) + desired_goal (2) + observation (105).
-    assert experiment.agent.obs_dim == 109 and experiment.agent.act_dim == 8
-    assert experiment.agent.config.max_q_backup
-    data = experiment.data
+    assert experiment.setup.agent.obs_dim == 109 and experiment.setup.agent.act_dim == 8
+    assert experiment.setup.agent.config.max_q_backup
+    data = experiment.setup.data
     assert data.observations.shape == (raw_rewards.size, 109)
     np.testing.assert_allclose(np.asarray(data.rewards), (raw_rewards - 0.5) * 4)
     assert not np.asarray(data.dones).any()
@@ -160,7 +160,7 @@ def test_antmaze_umaze_diverse_trains_and_evaluates(minari_dir, tmp_path) -> Non
         rtol=1e-6,
     )
     # Evaluation runs the dataset's recorded eval env: D4RL's eval map, short episodes.
-    env = experiment.evaluator.envs[0]
+    env = experiment.setup.evaluator.envs[0]
     assert env.spec.max_episode_steps == EVAL_STEPS
     assert env.spec.kwargs["maze_map"] == D4RL_UMAZE_EVAL_MAP
     assert env.spec.kwargs["continuing_task"] and not env.spec.kwargs["reset_target"]

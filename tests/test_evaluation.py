@@ -21,7 +21,13 @@ from ofql_jax.agents import default_config, make_ofql
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.data import DatasetInfo, load_minari
 from ofql_jax.evaluation.env_pool import DatasetEnvFactory, ProcessEnvPool, split_counts
-from ofql_jax.evaluation.evaluator import Evaluator, action_keys, episode_env_seed, wave_shape
+from ofql_jax.evaluation.evaluator import (
+    EvaluationStopped,
+    Evaluator,
+    action_keys,
+    episode_env_seed,
+    wave_shape,
+)
 
 NUM_SEEDS, NUM_EPISODES, STEP, CANDIDATES = 2, 5, 4000, 4
 SEED_VALUES = [11, 12]
@@ -223,6 +229,42 @@ def test_workers_exit_when_the_parent_goes_away(info: DatasetInfo):
     finally:
         pool.close()
     assert not any(p.is_alive() for p in pool._processes)
+
+
+def test_should_stop_abandons_an_evaluation_and_the_next_one_is_whole(
+    agent_states, info, reference
+):
+    agent, states = agent_states
+    evaluator = Evaluator(agent, info, NUM_SEEDS, NUM_EPISODES, sample_kwargs=SAMPLE_KWARGS)
+    asked = []
+    try:
+        with pytest.raises(EvaluationStopped):
+            evaluator.evaluate(states, SEED_VALUES, STEP, CANDIDATES,
+                               should_stop=lambda: asked.append(1) or len(asked) > 5)  # fmt: skip
+        assert len(asked) == 6  # asked at every environment step, abandoned at once
+        returns = evaluator.evaluate(states, SEED_VALUES, STEP, CANDIDATES)
+        np.testing.assert_array_equal(returns, reference[0])
+    finally:
+        evaluator.close()
+
+
+def test_workers_and_their_forkserver_ignore_a_sigterm_to_the_process_group(info):
+    """A scheduler's SIGTERM reaches every process of the group: the workers ignore it (the
+    parent decides), and the forkserver's death, which closes the workers' exit sentinels,
+    is not taken for theirs."""
+    from multiprocessing import forkserver
+
+    pool = ProcessEnvPool(DatasetEnvFactory(info), info.observation_space, 2, 2)
+    try:
+        before = pool.reset([1, 2])
+        for pid in pool.pids:
+            os.kill(pid, signal.SIGTERM)
+        os.kill(forkserver._forkserver._forkserver_pid, signal.SIGTERM)
+        for _ in range(3):  # still answering, whether its sentinels fired yet or not
+            np.testing.assert_array_equal(pool.reset([1, 2]), before)
+            pool.step(np.zeros((2, info.act_dim), np.float32), np.ones(2, bool))
+    finally:
+        pool.close()
 
 
 def test_in_process_envs_are_the_datasets_env(info, agent_states):

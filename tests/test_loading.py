@@ -161,6 +161,22 @@ def test_the_acting_record_matches_what_the_dataset_gives(finished_run, monkeypa
     assert json.loads(json.dumps(_fallback_info(config))) == results["acting"]
 
 
+def test_results_of_every_schema_version_load_and_a_newer_one_is_refused(finished_run, tmp_path):
+    from ofql_jax.core.errors import OFQLError
+    from ofql_jax.results.schema import SCHEMA_VERSION, load_results
+
+    root, results = finished_run
+    assert results["schema_version"] == SCHEMA_VERSION
+    assert load_results(root / "runs" / "offline") == json.loads(json.dumps(results))
+    old = REPO / "tests" / "regression" / "saved_run"  # written before the version field
+    raw = json.loads((old / "results.json").read_text())
+    assert "schema_version" not in raw
+    assert load_results(old) == {"schema_version": SCHEMA_VERSION, **raw}
+    (tmp_path / "results.json").write_text(json.dumps({**raw, "schema_version": 99}))
+    with pytest.raises(OFQLError, match="schema version 99, newer than this ofql-jax reads"):
+        load_results(tmp_path)
+
+
 def test_a_checkpoint_from_before_a_new_hyperparameter_restores_with_the_config_value(tmp_path):
     """A run saved before an agent gained a continuous hyperparameter still restores (and
     load_run still loads it): the new key takes the run's config value."""

@@ -150,7 +150,7 @@ def test_a_sweep_trains_settings_x_seeds_in_one_program(hopper_dataset, tmp_path
     config.sweep.eta = "0,0.5"
     config.sweep.actor_lr = "1e-4,1e-3"
     exp = Experiment(config, tmp_path / "sweep")
-    assert len(exp.members) == 8
+    assert len(exp.setup.members) == 8
     # Settings vary the alphabetically last field fastest: actor_lr, then eta.
     assert np.allclose(exp.states.hparams["actor_lr"], [1e-4] * 4 + [1e-3] * 4)
     assert np.allclose(exp.states.hparams["eta"], [0, 0, 0.5, 0.5] * 2)

@@ -115,7 +115,7 @@ def test_results_record_the_precision_the_run_compiled_at(
     assert matmul_precision() == "default"
     experiment.run()
     recorded = json.loads((tmp_path / "run" / "results.json").read_text())["matmul_precision"]
-    chunk = experiment.trainer.compile(experiment.states, experiment.data, 10)
+    chunk = experiment.setup.trainer.compile(experiment.states, experiment.setup.data, 10)
     evidence = matmul_evidence(chunk.as_text())
     assert evidence["dots"] > 10 and precision_applied(evidence, "default", False), evidence
     assert recorded == "default"

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -36,7 +37,8 @@ from test_train import (
 
 from ofql_jax.agents.ofql import make_ofql
 from ofql_jax.core.checkpointing import Checkpointer
-from ofql_jax.core.errors import OFQLError
+from ofql_jax.core.errors import OFQLError, StoppedError
+from ofql_jax.results.writers import read_scalars
 from ofql_jax.training.experiment import Experiment
 from ofql_jax.training.trainer import init_states
 
@@ -480,6 +482,105 @@ def test_sigterm_and_ctrl_c_save_a_checkpoint_and_explain(hopper_dataset, tmp_pa
     assert step is not None and 0 < step < 100000 and step % 100 == 0
 
 
+STOP_ARGS = [
+    "--config.num_seeds=2",
+    "--config.num_steps=20",
+    "--config.steps_per_call=10",
+    "--config.eval_every=10",
+    "--config.checkpoint_every=20",
+    "--config.batch_size=32",
+    "--config.eval_episodes=100",  # 50 waves of 4 envs: seconds, long enough to interrupt
+    "--config.eval_max_envs=4",
+    "--config.eval_candidates=4",
+    "--config.progress=True",  # the evaluation's wave bar says when it has started
+]
+
+
+def tb_scalars(workdir: Path) -> dict[str, dict]:
+    """Every TensorBoard point of every run directory, timings left out."""
+    runs = sorted({p.parent for p in (workdir / "tb").rglob("events.out.tfevents.*")})
+    return {
+        str(run.relative_to(workdir)): {
+            tag: series for tag, series in read_scalars(run).items() if not tag.startswith("perf/")
+        }
+        for run in runs
+    }
+
+
+def test_a_stop_during_an_evaluation_abandons_it_and_the_resumed_run_does_it_first(
+    hopper_dataset, tmp_path
+):
+    """SIGTERM to the run's process group (its evaluation workers too, as a scheduler sends
+    it) while step 10 is evaluated: exit 2 within seconds with a checkpoint at step 10 (not a
+    checkpoint step), and the resumed run evaluates step 10 before training on, so its
+    results, TensorBoard scalars and final state equal an uninterrupted run's."""
+    reference = tmp_path / "reference"
+    done = cli(reference, *STOP_ARGS, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    workdir = tmp_path / "stopped"
+    args = cli_args(workdir, *STOP_ARGS, "--config.eval_workers=2")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(
+        lambda: os.read(proc.stderr.fileno(), 4096), b"")), daemon=True)  # fmt: skip
+    reader.start()
+    deadline = time.monotonic() + 300
+    while b"evaluation at step 10" not in b"".join(chunks):
+        assert proc.poll() is None and time.monotonic() < deadline, b"".join(chunks)[-2000:]
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGTERM)
+    sent = time.monotonic()
+    proc.wait(timeout=120)
+    waited = time.monotonic() - sent
+    reader.join(10)
+    stderr = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 2, stderr[-2000:]
+    assert waited < 10, waited  # abandoned, not finished (the evaluation alone takes longer)
+    last = stderr.splitlines()[-1]
+    assert "at step 10, abandoning its evaluation" in last and "re-run the same command" in last
+    assert Checkpointer(workdir / "checkpoints").all_steps() == [10]
+    assert not (workdir / "results.json").exists()
+
+    done = cli(workdir, *STOP_ARGS, "--config.eval_workers=2", timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Evaluating step 10 first" in done.stdout
+    ours = json.loads((workdir / "results.json").read_text())
+    theirs = json.loads((reference / "results.json").read_text())
+    assert [e["step"] for e in ours["evaluations"]] == [10, 20]
+    for key in ("evaluations", "final_scores", "final_scores_one_step", "mean", "diagnostics"):
+        assert ours[key] == theirs[key], key
+    assert tb_scalars(workdir) == tb_scalars(reference)
+    like = init_states(make_ofql(tiny_agent_config(), 11, 3), [0, 1])
+    assert leaves_equal(final_state(workdir, like)[1], final_state(reference, like)[1])
+
+
+def test_a_stop_during_the_final_evaluation_is_resumed_by_that_evaluation(hopper_dataset, tmp_path):
+    """The last step's evaluation abandoned (the preempted 100k case): the checkpoint of that
+    step stays, and the resumed run, with no step left to train, evaluates and finishes."""
+    config = small_config(num_steps=20)
+    reference = Experiment(config, tmp_path / "reference").run()
+    exp = Experiment(config, tmp_path / "run")
+    evaluate = exp.setup.evaluator.evaluate
+
+    def signal_then_evaluate(*args, **kwargs):  # SIGTERM arrives as the evaluation starts
+        os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate(*args, **kwargs)
+
+    exp.setup.evaluator.evaluate = signal_then_evaluate
+    with pytest.raises(StoppedError, match="at step 20, abandoning its evaluation"):
+        exp.run()
+    assert Checkpointer(tmp_path / "run" / "checkpoints").all_steps() == [20]
+    assert not (tmp_path / "run" / "results.json").exists()
+    for _ in range(2):  # resumed, then re-run once finished: the same results
+        results = Experiment(config, tmp_path / "run").run()
+        for key in ("evaluations", "final_scores", "final_scores_one_step", "diagnostics"):
+            assert results[key] == reference[key], key
+    assert tb_scalars(tmp_path / "run") == tb_scalars(tmp_path / "reference")
+
+
 def test_results_record_versions_backend_and_dataset_hash(hopper_dataset, tmp_path):
     results = Experiment(small_config(num_steps=10, eval_episodes=0), tmp_path / "w").run()
     for package in (
@@ -500,5 +601,5 @@ def test_results_record_versions_backend_and_dataset_hash(hopper_dataset, tmp_pa
     assert results["dataset_id"] == DATASET and len(results["dataset_sha256"]) == 64
     assert results["matmul_precision"] == "highest" == results["config"]["matmul_precision"]
     again = Experiment(small_config(num_steps=10, eval_episodes=0), tmp_path / "w2")
-    assert again.run_data.sha256 == results["dataset_sha256"]  # same data, same hash
+    assert again.setup.run_data.sha256 == results["dataset_sha256"]  # same data, same hash
     again.close()

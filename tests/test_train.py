@@ -139,7 +139,7 @@ def test_resumed_run_equals_uninterrupted_run(hopper_dataset, tmp_path):
     # Restored states must look like fresh ones to jit (uncommitted), or a resumed run
     # compiles its training chunk again instead of hitting the compilation cache.
     again = Experiment(small_config(num_steps=60), tmp_path / "resumed")
-    assert again.step == 40
+    assert again.progress.step == 40
     assert not any(x.committed for x in jax.tree.leaves(again.states))
     again.close()
 

@@ -11,11 +11,13 @@ class StopRequest:
     """Within ``with``, the first SIGINT/SIGTERM sets ``signum``; a second stops at once.
 
     ``when`` names the loop's safe point for the console message, e.g. "after this chunk".
+    ``requested`` is the flag to poll, also from inside long work that can be abandoned
+    (an evaluation asks it at every environment step).
 
     Example:
         >>> with StopRequest("after this chunk") as stop:
-        ...     stop.signum is None
-        True
+        ...     stop.requested
+        False
     """
 
     def __init__(self, when: str):
@@ -33,6 +35,11 @@ class StopRequest:
             raise KeyboardInterrupt
         self.signum = signum
         tqdm.write(f"{signal.Signals(signum).name} received: saving a checkpoint {self.when}.")
+
+    @property
+    def requested(self) -> bool:
+        """Whether a stop was asked for."""
+        return self.signum is not None
 
     @property
     def name(self) -> str:

@@ -8,9 +8,10 @@ use, so the (GIL-bound) Python side of MuJoCo stepping runs on W cores. Both run
 ``EnvSlots`` code, so which pool steps an episode never changes its observations or rewards.
 
 Workers start with ``forkserver`` (``spawn`` where that is missing): JAX runs threads, so the
-parent never forks itself. They ignore SIGINT (the parent's ``StopRequest`` decides when to
-stop), exit when the parent's end of their pipe closes (the parent died), and are daemons, so
-they never outlive it. A worker that dies or stops answering becomes an ``OFQLError``. As with
+parent never forks itself. They ignore SIGINT and SIGTERM, which a terminal or a scheduler may
+send to the whole process group (the parent's ``StopRequest`` decides when to stop), exit when
+the parent's end of their pipe closes (the parent died), and are daemons, so they never
+outlive it. A worker that dies or stops answering becomes an ``OFQLError``. As with
 any non-fork start method, a script that starts workers needs ``if __name__ == "__main__":``.
 
 Example:
@@ -202,7 +203,8 @@ def _worker(
     capacity: int,
 ) -> None:
     """Serve ``reset`` / ``step`` requests for this worker's slots until told or orphaned."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent stops us (close, or its death)
+        signal.signal(sig, signal.SIG_IGN)
     if "jax" in sys.modules:  # should an env use JAX, keep it off the parent's accelerator
         sys.modules["jax"].config.update("jax_platforms", "cpu")
     try:
@@ -397,9 +399,13 @@ class ProcessEnvPool:
                 if w is None or w in replies:
                     continue
                 conn = self._conns[w]
+                if obj is not conn and not conn.poll():
+                    # The sentinel fired, yet the pipe is open: the worker lives, and the
+                    # forkserver that reports its exit was stopped (a SIGTERM to the process
+                    # group). A worker's death closes its pipe, so wait on that alone.
+                    del waiting[obj]
+                    continue
                 try:
-                    if obj is not conn and not conn.poll():  # exited with nothing to say
-                        raise EOFError
                     frame = conn.recv_bytes()
                 except (EOFError, OSError):
                     raise self._died(w, doing) from None
@@ -407,5 +413,6 @@ class ProcessEnvPool:
                     replies[w] = _decode_result(frame, self._counts[w], self.obs_dim)
                 else:
                     replies[w] = self._unpickle_reply(w, frame, doing)
-                del waiting[conn], waiting[self._processes[w].sentinel]
+                waiting.pop(conn)
+                waiting.pop(self._processes[w].sentinel, None)
         return [replies[w] for w in workers]

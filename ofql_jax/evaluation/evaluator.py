@@ -35,6 +35,10 @@ from ofql_jax.data import DatasetInfo
 from ofql_jax.evaluation.env_pool import DatasetEnvFactory, LocalEnvPool, ProcessEnvPool
 
 
+class EvaluationStopped(Exception):
+    """An evaluation abandoned because its ``should_stop`` answered True (a stop request)."""
+
+
 def normalized_score(returns: np.ndarray, ref_scores: tuple[float, float] | None) -> np.ndarray:
     """D4RL's ``100 * (R - R_random) / (R_expert - R_random)``; raw returns if no reference.
 
@@ -283,14 +287,17 @@ class Evaluator:
         seed_mask: np.ndarray | None = None,
         *,
         sample_kwargs: Mapping[str, Any] | None = None,
-        progress: bool = False,
+        progress: bool | str = False,
+        should_stop: Callable[[], bool] | None = None,
     ) -> np.ndarray:
         """Undiscounted returns ``[num_seeds, num_episodes]`` of each seed's policy at ``step``.
 
         Seeds with ``seed_mask`` False (e.g. diverged ones) are not run and get NaN. Each
         episode's length is left in ``last_episode_lengths`` (0 where not run).
         ``sample_kwargs`` update the evaluator's for this call (e.g. noise x 1 for N = 1);
-        ``progress`` shows a bar over the waves.
+        ``progress`` shows a bar over the waves (a string: with that description).
+        ``should_stop`` is asked at every environment step; once it answers True the
+        evaluation is abandoned with ``EvaluationStopped`` (a stop request, within seconds).
         """
         num_seeds, num_episodes = self.num_seeds, self.num_episodes
         if len(seed_values) != num_seeds:
@@ -302,45 +309,50 @@ class Evaluator:
         values = np.asarray(seed_values, np.uint32)
         rows_per_wave, cols_per_wave = self.wave_shape
         waves = list(self.waves(mask))
-        bar = tqdm(total=len(waves), unit="wave", disable=not progress, leave=False)
-        for rows, episodes in waves:
-            obs_grid = np.zeros((rows_per_wave, cols_per_wave, self.info.obs_dim), np.float32)
-            valid = rows[rows < num_seeds]
-            # Rows past the last seed repeat it: their actions are computed and discarded.
-            rows = np.minimum(rows, num_seeds - 1)
-            wave_states = self._wave_states(states, rows)
-            seed_idx = np.repeat(valid[mask[valid]], len(episodes))  # the wave's envs, in order
-            episode_idx = np.tile(episodes, len(seed_idx) // len(episodes))
-            grid = (seed_idx - rows[0], episode_idx - episodes[0])
-            padded_episodes = (episodes[0] + np.arange(cols_per_wave)).astype(np.uint32)
-            seeds = [
-                episode_env_seed(int(seed_values[i]), step, int(e))
-                for i, e in zip(seed_idx, episode_idx, strict=True)
-            ]
-            obs = self.pool.reset(seeds)
-            wave_returns = np.zeros(len(seeds))
-            lengths = np.zeros(len(seeds), np.int64)
-            active = np.ones(len(seeds), bool)
-            t = 0
-            while active.any():
-                obs_grid[grid] = obs
-                actions = policy(
-                    wave_states, obs_grid, values[rows], np.uint32(step), padded_episodes,
-                    np.uint32(t),
-                )  # fmt: skip
-                actions = self.info.scaler.from_unit(np.asarray(actions)[grid])
-                next_obs, rewards, terminated, truncated = self.pool.step(actions, active)
-                wave_returns[active] += rewards[active]
-                lengths[active] += 1
-                obs[active] = next_obs[active]
-                active &= ~(terminated | truncated)
-                t += 1
-                if progress and t % 100 == 0:
-                    bar.set_postfix_str(f"env step {t}, {int(active.sum())} running")
-            returns[seed_idx, episode_idx] = wave_returns
-            self.last_episode_lengths[seed_idx, episode_idx] = lengths
-            bar.update()
-        bar.close()
+        desc = progress if isinstance(progress, str) else None
+        bar = tqdm(total=len(waves), unit="wave", disable=not progress, leave=False, desc=desc)
+        try:
+            for rows, episodes in waves:
+                obs_grid = np.zeros((rows_per_wave, cols_per_wave, self.info.obs_dim), np.float32)
+                valid = rows[rows < num_seeds]
+                # Rows past the last seed repeat it: their actions are computed and discarded.
+                rows = np.minimum(rows, num_seeds - 1)
+                wave_states = self._wave_states(states, rows)
+                seed_idx = np.repeat(valid[mask[valid]], len(episodes))  # the wave's envs
+                episode_idx = np.tile(episodes, len(seed_idx) // len(episodes))
+                grid = (seed_idx - rows[0], episode_idx - episodes[0])
+                padded_episodes = (episodes[0] + np.arange(cols_per_wave)).astype(np.uint32)
+                seeds = [
+                    episode_env_seed(int(seed_values[i]), step, int(e))
+                    for i, e in zip(seed_idx, episode_idx, strict=True)
+                ]
+                obs = self.pool.reset(seeds)
+                wave_returns = np.zeros(len(seeds))
+                lengths = np.zeros(len(seeds), np.int64)
+                active = np.ones(len(seeds), bool)
+                t = 0
+                while active.any():
+                    if should_stop is not None and should_stop():
+                        raise EvaluationStopped(f"the evaluation at step {step} was abandoned")
+                    obs_grid[grid] = obs
+                    actions = policy(
+                        wave_states, obs_grid, values[rows], np.uint32(step), padded_episodes,
+                        np.uint32(t),
+                    )  # fmt: skip
+                    actions = self.info.scaler.from_unit(np.asarray(actions)[grid])
+                    next_obs, rewards, terminated, truncated = self.pool.step(actions, active)
+                    wave_returns[active] += rewards[active]
+                    lengths[active] += 1
+                    obs[active] = next_obs[active]
+                    active &= ~(terminated | truncated)
+                    t += 1
+                    if progress and t % 100 == 0:
+                        bar.set_postfix_str(f"env step {t}, {int(active.sum())} running")
+                returns[seed_idx, episode_idx] = wave_returns
+                self.last_episode_lengths[seed_idx, episode_idx] = lengths
+                bar.update()
+        finally:
+            bar.close()
         return returns
 
     def close(self) -> None:
@@ -354,23 +366,3 @@ def eval_sample_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
         noise_temperature=float(config.eval_noise_temperature),
         q_temperature=float(config.eval_q_temperature),
     )
-
-
-def eval_variants(
-    config: ml_collections.ConfigDict, agent: Agent
-) -> list[tuple[int, str, dict[str, Any]]]:
-    """``(num_candidates, results suffix, sample overrides)`` of each evaluation: the
-    protocol's N candidates, the plain one-step policy (N = 1, noise x 1, same actor), and
-    the variants the agent adds in its ``eval_options`` (e.g. DQL with one DDIM step) with N
-    candidates. Agents without a critic are evaluated with N = 1 only."""
-    if not agent.has_critic:  # nothing to score candidates with: the policy's own action
-        return [(1, "", {"noise_temperature": 1.0})] + [
-            (1, f"_{name}", {"noise_temperature": 1.0, **o})
-            for name, o in agent.eval_options.items()
-        ]
-    variants = [(config.eval_candidates, "", {})]
-    if config.eval_one_step and config.eval_candidates != 1:
-        variants.append((1, "_one_step", {"noise_temperature": 1.0}))
-    for name, overrides in agent.eval_options.items():
-        variants.append((config.eval_candidates, f"_{name}", dict(overrides)))
-    return variants

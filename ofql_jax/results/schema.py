@@ -1,22 +1,21 @@
-"""The results schema: what ``results.json`` holds, its summaries and provenance, and reading it.
+"""The results schema: what ``results.json`` holds, written and read in one place.
 
-One training run (``ofql_jax.training.experiment.Experiment``) writes ``<workdir>/results.json``;
-the
-suite runner and the report read it back with ``load_results``. Its keys:
+One training run (``ofql_jax.training.experiment.Experiment``) writes ``<workdir>/results.json``
+through ``RunResults``; ``load_results`` reads it back (for ``load_run``, the suite and the
+report) in the current layout. ``schema_version`` says which layout a file has: absent = 1, the
+files written before the field existed, which hold the same keys. Its keys:
 
 - what was trained: ``algorithm``, ``task``, ``dataset_id``, ``data_source`` (official |
   replica | ...), ``data_source_reason``, ``dataset_sha256``, ``env_id`` (the evaluation
-  environment, e.g. ``Hopper-v5``), ``acting`` (what acting needs without the dataset:
-  env
+  environment, e.g. ``Hopper-v5``), ``acting`` (what acting needs without the dataset: env
   spec, spaces, score reference; ``ofql_jax.evaluation.acting``), ``num_seeds``, ``seeds``,
-  ``steps``,
-  ``protocol``,
-  ``protocol_settings``, ``eval_settings``, ``score_normalization``, ``config``;
-- scores: ``evaluations`` (one entry per evaluation: ``step``, ``candidates``, ``scores``
-  and ``returns`` per member, ``scores_one_step`` (N = 1), ``scores_<option>`` for an
-  agent's ``eval_options`` such as DQL's ``ddim1``, and the ``diagnostics`` then), and
-  the final summaries ``final_scores<suffix>``, ``mean<suffix>``, ``std<suffix>`` (over the
-  members that did not diverge; ``None`` when none is left);
+  ``steps``, ``protocol``, ``protocol_settings``, ``eval_settings``, ``score_normalization``,
+  ``config``;
+- scores: ``evaluations`` (one entry per evaluation, ``evaluation_entry``: ``step``,
+  ``candidates``, ``scores<suffix>`` and ``returns<suffix>`` per member for each
+  ``EvalVariant``, and the ``diagnostics`` then), and the final summaries
+  ``final_scores<suffix>``, ``mean<suffix>``, ``std<suffix>`` (over the members that did not
+  diverge; ``None`` when none is left);
 - a sweep adds ``members`` (label, seed, setting; setting-major) and ``settings`` (per
   setting: ``hparams``, ``name`` and its own summaries);
 - health: ``diverged_seeds`` (non-finite) and ``value_diverged_seeds`` (Q left the dataset's
@@ -37,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,12 +44,63 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import ml_collections
 import numpy as np
 
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.types import Transitions
+from ofql_jax.results.writers import write_json_atomic
 
 RESULTS_FILE = "results.json"
+SCHEMA_VERSION = 2  # 1 (no schema_version key): written before the field existed, same keys
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalVariant:
+    """One way a run's members are evaluated, and where its numbers go in the results.
+
+    ``name`` labels it for people (``N=50``, ``N=1``, an agent's option such as ``ddim1``);
+    ``suffix`` ends its keys in an evaluation entry and the summaries (``scores<suffix>``,
+    ``eval/score<suffix>``); ``overrides`` update the protocol's sample settings.
+
+    Example:
+        >>> EvalVariant("ddim1", "_ddim1", 50, {"sampling_steps": 1}).suffix
+        '_ddim1'
+    """
+
+    name: str
+    suffix: str
+    candidates: int
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def eval_variants(
+    config: ml_collections.ConfigDict,
+    has_critic: bool = True,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[EvalVariant]:
+    """The evaluations of a run, the protocol's first: its N candidates, the plain one-step
+    policy (N = 1, noise x 1, same actor) and an agent's ``extra`` variants (name -> sample
+    overrides, e.g. DQL's ``ddim1``) with N candidates. Agents without a critic are
+    evaluated with N = 1 only.
+
+    Example:
+        >>> c = ml_collections.ConfigDict(dict(eval_candidates=50, eval_one_step=True))
+        >>> [(v.name, v.suffix, v.candidates) for v in eval_variants(c)]
+        [('N=50', '', 50), ('N=1', '_one_step', 1)]
+    """
+    extra = extra or {}
+    if not has_critic:  # nothing to score candidates with: the policy's own action
+        one = {"noise_temperature": 1.0}
+        return [EvalVariant("N=1", "", 1, one)] + [
+            EvalVariant(name, f"_{name}", 1, {**one, **o}) for name, o in extra.items()
+        ]
+    n = config.eval_candidates
+    variants = [EvalVariant(f"N={n}", "", n, {})]
+    if config.eval_one_step and n != 1:
+        variants.append(EvalVariant("N=1", "_one_step", 1, {"noise_temperature": 1.0}))
+    variants += [EvalVariant(name, f"_{name}", n, dict(o)) for name, o in extra.items()]
+    return variants
 
 
 def finite_or_none(values: Iterable[float]) -> list[float | None]:
@@ -73,10 +124,11 @@ def summarize(
     """``final_scores<suffix>``, ``mean<suffix>``, ``std<suffix>`` of the chosen members.
 
     ``final`` is the last evaluation entry; ``labels[i]`` names member ``i``; members in
-    ``diverged`` (non-finite) and members without a score are left out of mean and std.
+    ``diverged`` (non-finite) and members without a score are left out of mean and std;
+    a suffix that ``final`` lacks is skipped.
     """
     out: dict[str, Any] = {"final_scores": [], "mean": None, "std": None}
-    for suffix in dict.fromkeys(["", "_one_step", *suffixes]):
+    for suffix in dict.fromkeys(suffixes):
         if f"scores{suffix}" not in final:
             continue
         picked = [final[f"scores{suffix}"][i] for i in members]
@@ -86,6 +138,25 @@ def summarize(
         out[f"final_scores{suffix}"] = picked
         out[f"mean{suffix}"], out[f"std{suffix}"] = mean, std
     return out
+
+
+def evaluation_entry(
+    step: int,
+    diagnostics: Mapping[str, np.ndarray],
+    variants: Sequence[EvalVariant],
+    scores: Mapping[str, np.ndarray],
+    returns: Mapping[str, np.ndarray],
+) -> dict[str, Any]:
+    """One element of ``evaluations``: per-member mean ``scores`` and ``returns`` of each
+    variant (by name), and the ``diagnostics`` of that step when there are any."""
+    entry: dict[str, Any] = {"step": step}
+    if diagnostics:
+        entry["diagnostics"] = {k: finite_or_none(v) for k, v in diagnostics.items()}
+    entry["candidates"] = variants[0].candidates
+    for v in variants:
+        entry[f"scores{v.suffix}"] = finite_or_none(scores[v.name])
+        entry[f"returns{v.suffix}"] = finite_or_none(returns[v.name])
+    return entry
 
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "minari", "gymnasium",
@@ -125,21 +196,95 @@ def transitions_hash(transitions: Transitions) -> str:
     return digest.hexdigest()
 
 
-def load_results(workdir: str | Path) -> dict[str, Any] | None:
-    """``<workdir>/results.json`` as a dict; ``None`` when the run has not finished.
+@dataclasses.dataclass(frozen=True)
+class RunResults:
+    """``results.json`` field by field (the module docstring says what each holds);
+    ``to_json`` lays it out as the file has it."""
 
-    Raises ``OFQLError`` for a file that exists but cannot be read as JSON.
+    algorithm: str
+    task: str
+    dataset_id: str
+    data_source: str
+    data_source_reason: str
+    dataset_sha256: str
+    env_id: str | None
+    acting: dict[str, Any]
+    num_seeds: int
+    seeds: list[int]
+    steps: int
+    score_normalization: str
+    protocol: str
+    protocol_settings: dict[str, Any]
+    eval_candidates: int
+    eval_settings: dict[str, Any]
+    diverged_seeds: dict[str, int]
+    value_diverged_seeds: dict[str, int]
+    value_bounds: dict[str, float]
+    data_saturation: float
+    diagnostics: dict[str, list[float | None]]
+    updates_per_second: float | None
+    seed_updates_per_second: float | None
+    compile_seconds: float
+    compilation_cache_hits: int
+    matmul_precision: str
+    summaries: dict[str, Any]  # final_scores<suffix>, mean<suffix>, std<suffix> of all members
+    evaluations: list[dict[str, Any]]
+    config: dict[str, Any]
+    members: list[dict[str, Any]] | None = None  # a sweep's members, setting-major
+    settings: list[dict[str, Any]] | None = None  # a sweep's settings with their summaries
+    provenance: dict[str, Any] = dataclasses.field(default_factory=lambda: provenance())
+
+    _NESTED = ("summaries", "evaluations", "config", "members", "settings", "provenance")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        for field in dataclasses.fields(self):
+            if field.name not in self._NESTED:
+                out[field.name] = getattr(self, field.name)
+        out.update(self.provenance)
+        out.update(self.summaries)
+        if self.settings is not None:  # a sweep: a mean across settings means nothing
+            out["mean"] = out["std"] = None
+            out["members"], out["settings"] = self.members, self.settings
+        out.update(evaluations=self.evaluations, config=self.config)
+        return out
+
+
+def write_results(workdir: str | Path, results: RunResults) -> None:
+    """Write ``<workdir>/results.json`` (atomically: a crash never leaves half a file)."""
+    write_json_atomic(Path(workdir) / RESULTS_FILE, results.to_json())
+
+
+def upgrade_results(raw: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """A results.json of any known ``schema_version`` in the current layout."""
+    version = raw.get("schema_version", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise OFQLError(
+            f"{path} has results schema version {version!r}, newer than this ofql-jax reads "
+            f"({SCHEMA_VERSION}): read it with the ofql-jax version that wrote it."
+        )
+    # Version 1 holds the same keys; it only lacks the version itself.
+    return {"schema_version": SCHEMA_VERSION, **{k: v for k, v in raw.items()
+                                                if k != "schema_version"}}  # fmt: skip
+
+
+def load_results(workdir: str | Path) -> dict[str, Any] | None:
+    """``<workdir>/results.json`` in the current layout; ``None`` when the run has not finished.
+
+    Raises ``OFQLError`` for a file that exists but cannot be read as JSON, or one written
+    by a newer ofql-jax.
     """
     path = Path(workdir) / RESULTS_FILE
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise OFQLError(
             f"{path} cannot be read as JSON ({err}): re-run the training command for "
             f"{Path(workdir)} to rewrite it."
         ) from err
+    return upgrade_results(raw, path)
 
 
 def _pick(value: Any, index: Sequence[int], width: int) -> Any:

@@ -1,12 +1,17 @@
-"""One training run: data on the device, the multi-seed program, evaluation and every output.
+"""One training run: ``setup`` builds it, ``Experiment.run`` trains it.
 
-``Experiment(config, workdir).run()`` is what ``python -m ofql_jax.main`` does: chunks of K
-updates per host call (``ofql_jax.training.trainer``), evaluation, TensorBoard, Orbax checkpoints
-and
-``results.json`` (``ofql_jax.results.schema``) between chunks. Its constructor is built from the
-builders below (data, members, restore, evaluator), each usable on its own. Process-wide
-switches (``jax.distributed.initialize``, the compilation cache) belong to the entry point
-(``ofql_jax.training.runtime.setup_process``), so one process can run many experiments.
+``setup(config, workdir)`` returns one frozen ``Setup`` made by small builders (workdir, data,
+agent, members and their states, placement, restore, writers, evaluator), each usable alone.
+``Experiment(config, workdir).run()`` is what ``python -m ofql_jax.main`` does: a loop of
+``trainer(states)`` (``ofql_jax.training.trainer``, K updates per host call) up to the next
+boundary, each followed by the periodic actions: the divergence monitor, the log (TensorBoard,
+W&B), the diagnostics with the value monitor, an evaluation, a checkpoint (Orbax), and
+``results.json`` (``ofql_jax.results.schema.RunResults``) at the end. A stop request (SIGTERM,
+Ctrl-C) ends the loop after the chunk under way, abandoning an evaluation under way within
+seconds; the checkpoint of that step remembers the evaluation, which the resumed run does first.
+Process-wide switches (``jax.distributed.initialize``, the compilation cache) belong to the
+entry point (``ofql_jax.training.runtime.setup_process``), so one process can run many
+experiments.
 """
 
 from __future__ import annotations
@@ -37,19 +42,22 @@ from ofql_jax.core.types import Transitions
 from ofql_jax.data import DatasetInfo
 from ofql_jax.evaluation.acting import acting_record
 from ofql_jax.evaluation.evaluator import (
+    EvaluationStopped,
     Evaluator,
     eval_sample_kwargs,
-    eval_variants,
     normalized_score,
     reference_scores,
 )
 from ofql_jax.maths.diagnostics import ValueBounds, outside_bounds, saturation_rate, value_bounds
 from ofql_jax.results.schema import (
-    RESULTS_FILE,
+    EvalVariant,
+    RunResults,
+    eval_variants,
+    evaluation_entry,
     finite_or_none,
-    provenance,
     summarize,
     transitions_hash,
+    write_results,
 )
 from ofql_jax.results.wandb_writer import Reporters, WandbReporter
 from ofql_jax.results.writers import NullReporter, Reporter, write_json_atomic
@@ -64,6 +72,20 @@ from ofql_jax.training.trainer import (
     make_diagnostics,
     seed_values,
 )
+
+# --- the builders -----------------------------------------------------------------------------
+
+
+def open_workdir(
+    config: ml_collections.ConfigDict, workdir: Path, allow_config_change: bool
+) -> Checkpointer:
+    """Create ``workdir``, refuse it if it holds a run of another config (unless allowed) and
+    open its checkpoints."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "config.json"
+    if config_path.exists() and not allow_config_change:
+        compare_configs(json.loads(config_path.read_text()), config.to_dict(), workdir)
+    return Checkpointer(workdir / "checkpoints", config.checkpoints_to_keep)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +132,47 @@ def build_members(config: ml_collections.ConfigDict) -> tuple[list[dict[str, flo
     return settings, make_members(seed_values(config.seed, config.num_seeds), settings)
 
 
+def build_agent(config: ml_collections.ConfigDict, info: DatasetInfo) -> Agent:
+    """The configured algorithm's agent for the dataset's observation and action sizes."""
+    return AGENTS[config.algorithm].make(config.agent, info.obs_dim, info.act_dim, config.num_steps)
+
+
+def build_mesh(config: ml_collections.ConfigDict, num_members: int) -> Mesh | None:
+    """The devices the members are split over; ``None`` for one device."""
+    mesh = make_mesh(config.num_devices)
+    check_divisible(num_members, mesh)
+    return mesh if mesh.size > 1 else None
+
+
+def build_states(
+    agent: Agent, members: list[Member], settings: list[dict[str, float]], mesh: Mesh | None
+) -> AgentState:
+    """Fresh stacked states, one row per member, each with its sweep setting's values."""
+    states = init_states(agent, [m.seed for m in members], mesh)
+    return apply_settings(states, members, settings)
+
+
+def open_writers(
+    config: ml_collections.ConfigDict,
+    workdir: Path,
+    members: list[Member],
+    settings: list[dict[str, float]],
+    choice: DataChoice,
+) -> Reporter | Reporters:
+    """TensorBoard writers for every member and group mean, and W&B when configured."""
+    runs, groups = [m.run_name for m in members], [m.setting for m in members]
+    names = [setting_name(s) for s in settings]
+    writers = Reporter(workdir, runs, groups, names)
+    try:
+        if config.wandb_project:  # the same scalars (ofql_jax.results.wandb_writer)
+            writers = Reporters(writers, WandbReporter(config, workdir, runs, groups, names))
+    except BaseException:
+        writers.close()  # no TensorBoard writer threads left behind by a refusal
+        raise
+    writers.text("data/source", choice.describe())
+    return writers
+
+
 def restore_latest(
     ckpt: Checkpointer, states: AgentState, mesh: Mesh | None
 ) -> tuple[AgentState, int, dict[str, Any]] | None:
@@ -146,6 +209,131 @@ def build_evaluator(
     )  # fmt: skip
 
 
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """Everything a run is made of, built once by ``setup``; the loop changes none of it.
+
+    ``states``, ``step`` and ``metadata`` are where the run starts: fresh states at step 0,
+    or the newest checkpoint's states and its metadata (evaluations, divergence flags).
+    """
+
+    config: ml_collections.ConfigDict
+    workdir: Path
+    is_main: bool  # process 0: the only one that logs and writes files
+    ckpt: Checkpointer
+    run_data: RunData
+    agent: Agent
+    settings: list[dict[str, float]]
+    members: list[Member]
+    mesh: Mesh | None
+    data: Transitions  # on the device(s)
+    states: AgentState
+    step: int
+    metadata: dict[str, Any]
+    score_reference: tuple[float, float] | None
+    score_normalization: str
+    acting: dict[str, Any]  # what acting needs without the dataset (saved with checkpoints)
+    variants: list[EvalVariant]
+    writers: Reporter | Reporters | NullReporter
+    evaluator: Evaluator | None  # None: eval_episodes is 0, or not process 0
+    trainer: MultiSeedTrainer
+    diagnostics: Callable[..., dict[str, jax.Array]] | None  # agent.diagnose over members
+    q_policy_key: str | None  # diagnostic with Q of the members' own actions (value monitor)
+    matmul_precision: str  # what the run's programs compile at
+    cache_hits_before: int
+
+    @property
+    def values(self) -> list[int]:
+        """The seed value of every member."""
+        return [m.seed for m in self.members]
+
+
+def setup(
+    config: ml_collections.ConfigDict, workdir: str | Path, allow_config_change: bool = False
+) -> Setup:
+    """Build a run: check the config, open the workdir, load the data, build the agent and
+    the member states (restored from the newest checkpoint if any), the writers and the
+    evaluator."""
+    check_config(config)
+    cache_hits_before = compilation_cache_hits()
+    # The CLI and the suite set it at process start (runtime.setup_process); this covers a
+    # library caller and a suite cell of another precision, before the run compiles
+    # anything, and reads back what its programs get (results.json records that).
+    set_matmul_precision(config.matmul_precision)
+    workdir, is_main = Path(workdir), jax.process_index() == 0
+    ckpt = open_workdir(config, workdir, allow_config_change)
+    run_data = load_run_data(config, workdir if is_main else None)
+    agent = build_agent(config, run_data.info)
+    settings, members = build_members(config)
+    mesh = build_mesh(config, len(members))
+    data = jax.device_put(run_data.transitions, replicated(mesh) if mesh is not None else None)
+    states = build_states(agent, members, settings, mesh)
+    step, metadata = 0, {}
+    restored = restore_latest(ckpt, states, mesh)
+    if restored is not None:
+        states, step, metadata = restored
+        if is_main:
+            tqdm.write(f"Resuming from {ckpt.directory / str(step)} (step {step}).")
+    if is_main:
+        write_json_atomic(workdir / "config.json", config.to_dict())
+    ref, ref_source = run_reference_scores(config, run_data.info)
+    writers, evaluator = NullReporter(), None
+    if is_main:
+        writers = open_writers(config, workdir, members, settings, run_data.choice)
+    try:
+        if is_main:
+            evaluator = build_evaluator(config, agent, run_data.info, len(members))
+    except BaseException:
+        writers.close()
+        raise
+    return Setup(
+        config=config, workdir=workdir, is_main=is_main, ckpt=ckpt, run_data=run_data,
+        agent=agent, settings=settings, members=members, mesh=mesh, data=data, states=states,
+        step=step, metadata=metadata, score_reference=ref, score_normalization=ref_source,
+        acting=acting_record(run_data.info, ref, ref_source),
+        variants=eval_variants(config, agent.has_critic, agent.eval_options),
+        writers=writers, evaluator=evaluator,
+        trainer=MultiSeedTrainer(agent, config.batch_size, mesh, config.seeds_per_group),
+        diagnostics=make_diagnostics(agent) if agent.diagnose is not None else None,
+        q_policy_key=AGENTS[config.algorithm].q_policy_key,
+        matmul_precision=matmul_precision(), cache_hits_before=cache_hits_before,
+    )  # fmt: skip
+
+
+@dataclasses.dataclass
+class Progress:
+    """What the loop carries besides the states, and saves with every checkpoint.
+
+    ``abandoned`` holds the diagnostics of the step whose evaluation a stop request
+    abandoned; the resumed run evaluates that step first, with them.
+    """
+
+    step: int = 0
+    evaluations: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    diverged: dict[str, int] = dataclasses.field(default_factory=dict)  # non-finite: step
+    value_diverged: dict[str, int] = dataclasses.field(default_factory=dict)  # Q out of bounds
+    abandoned: dict[str, Any] | None = None
+
+    @classmethod
+    def from_metadata(cls, step: int, meta: dict[str, Any]) -> Progress:
+        """The progress saved in a checkpoint's metadata (empty: a fresh run)."""
+        return cls(
+            step, list(meta.get("evaluations", [])), dict(meta.get("diverged", {})),
+            dict(meta.get("value_diverged", {})), meta.get("abandoned_evaluation"),
+        )  # fmt: skip
+
+    def metadata(self, acting: dict[str, Any]) -> dict[str, Any]:
+        meta = {
+            "evaluations": self.evaluations,
+            "diverged": self.diverged,
+            "value_diverged": self.value_diverged,
+            "acting": acting,
+        }
+        if self.abandoned is not None:
+            meta["abandoned_evaluation"] = self.abandoned
+        return meta
+
+
 def _get_field(config: ml_collections.ConfigDict, dotted: str) -> Any:
     for part in dotted.split("."):
         config = config[part]
@@ -169,142 +357,146 @@ def _member_name(label: str) -> str:
     return f"Seed {label}" if "/" not in label else label
 
 
+def _arrays(diagnostics: dict[str, list[float | None]]) -> dict[str, np.ndarray]:
+    """Saved diagnostics (``finite_or_none`` lists) as arrays again, NaN for ``None``."""
+    return {k: np.array([np.nan if x is None else x for x in v]) for k, v in diagnostics.items()}
+
+
 class Experiment:
-    """One run: data on the device, the agent, the stacked member states and every output.
+    """One run: its ``setup``, then ``run()``, the training loop with its periodic actions.
 
     Members are seeds, times sweep settings when ``config.sweep`` lists values; their
     axis is split over ``config.num_devices`` devices. ``Experiment(config,
     workdir).run()`` is what ``python -m ofql_jax.main`` does; between construction and
-    ``run()`` the states may be inspected or changed.
+    ``run()`` the ``states`` may be inspected or changed.
     """
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path,
                  allow_config_change: bool = False):  # fmt: skip
-        check_config(config)
-        self._cache_hits_before = compilation_cache_hits()
-        # The CLI and the suite set it at process start (runtime.setup_process); this covers a
-        # library caller and a suite cell of another precision, before the run compiles
-        # anything, and reads back what its programs get (results.json records that).
-        set_matmul_precision(config.matmul_precision)
-        self.matmul_precision = matmul_precision()
-        self.config, self.workdir = config, Path(workdir)
-        self.is_main = jax.process_index() == 0  # only process 0 logs and writes files
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        config_path = self.workdir / "config.json"
-        if config_path.exists() and not allow_config_change:
-            compare_configs(json.loads(config_path.read_text()), config.to_dict(), self.workdir)
-        self.ckpt = Checkpointer(self.workdir / "checkpoints", config.checkpoints_to_keep)
-
-        self.run_data = load_run_data(config, self.workdir if self.is_main else None)
-        info = self.run_data.info
-        self.data_choice, self.bounds = self.run_data.choice, self.run_data.bounds
-        self.agent = AGENTS[config.algorithm].make(
-            config.agent, info.obs_dim, info.act_dim, config.num_steps
-        )
-        self.q_policy_key = AGENTS[config.algorithm].q_policy_key  # the value monitor's input
-        self.settings, self.members = build_members(config)
-        self.values = [m.seed for m in self.members]
-        mesh = make_mesh(config.num_devices)
-        check_divisible(len(self.members), mesh)
-        self.mesh = mesh if mesh.size > 1 else None
-        placement = replicated(self.mesh) if self.mesh is not None else None
-        self.data = jax.device_put(self.run_data.transitions, placement)
-        states = init_states(self.agent, self.values, self.mesh)
-        self.states = apply_settings(states, self.members, self.settings)
-        self.step, self.evaluations, self.diverged, self.value_diverged = 0, [], {}, {}
-        restored = restore_latest(self.ckpt, self.states, self.mesh)
-        if restored is not None:
-            self.states, self.step, meta = restored
-            self.evaluations = meta.get("evaluations", [])
-            self.diverged = dict(meta.get("diverged", {}))
-            self.value_diverged = dict(meta.get("value_diverged", {}))
-            if self.is_main:
-                where = self.ckpt.directory / str(self.step)
-                tqdm.write(f"Resuming from {where} (step {self.step}).")
-        if self.is_main:
-            write_json_atomic(config_path, config.to_dict())
-
-        self.ref, self.ref_source = run_reference_scores(config, info)
-        # What acting needs without the dataset (ofql_jax.training.loading reads it back).
-        self.acting = acting_record(info, self.ref, self.ref_source)
-        self.group_names = [setting_name(s) for s in self.settings]
-        self.reporter = NullReporter()
-        try:
-            if self.is_main:
-                self._open_reporter(config)
-            self.evaluator = (
-                build_evaluator(config, self.agent, info, len(self.members))
-                if self.is_main
-                else None
-            )
-        except BaseException:
-            self.reporter.close()  # no TensorBoard writer threads left behind by a refusal
-            raise
-        self.trainer = MultiSeedTrainer(
-            self.agent, config.batch_size, self.mesh, config.seeds_per_group
-        )
-        self.diagnostics = make_diagnostics(self.agent) if self.agent.diagnose is not None else None
+        self.config = config
+        self.setup = setup(config, workdir, allow_config_change)
+        self.states = self.setup.states
+        self.progress = Progress.from_metadata(self.setup.step, self.setup.metadata)
         self.last_diagnostics: dict[str, np.ndarray] = {}
+        if self.progress.abandoned is not None:
+            self.last_diagnostics = _arrays(self.progress.abandoned["diagnostics"])
         self.chunk_rates: list[float] = []  # updates/s of each chunk this process trained
         self.last_rate, self.last_loss = float("nan"), float("nan")
 
-    def _open_reporter(self, config: ml_collections.ConfigDict) -> None:
-        """TensorBoard writers for every member and group mean, and W&B when configured."""
-        runs, groups = [m.run_name for m in self.members], [m.setting for m in self.members]
-        self.reporter = Reporter(self.workdir, runs, groups, self.group_names)
-        if config.wandb_project:  # the same scalars, optionally (ofql_jax.results.wandb_writer)
-            wandb = WandbReporter(config, self.workdir, runs, groups, self.group_names)
-            self.reporter = Reporters(self.reporter, wandb)
-        self.reporter.text("data/source", self.data_choice.describe())
+    def run(self, on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Train to ``num_steps`` with evaluation, logging and checkpoints; write results.json.
 
-    def train_chunk(self) -> None:
-        """Run the updates up to the next boundary; record speed, metrics and divergence."""
-        num_updates = _next_boundary(self.step, self.config) - self.step
-        compiled_before = self.trainer.compile_seconds
+        ``on_chunk(step)`` is called after every chunk (the suite's progress display).
+        SIGTERM or Ctrl-C saves a checkpoint after the current chunk, or at once during an
+        evaluation (abandoned; the resumed run does it first), then raises StoppedError.
+        """
+        c, s, p = self.config, self.setup, self.progress
+        bar = tqdm(total=c.num_steps, initial=p.step, unit="step",
+                   disable=not (c.progress and s.is_main), dynamic_ncols=True)  # fmt: skip
+        try:
+            with StopRequest("after this chunk (an evaluation under way is abandoned)") as stop:
+                if p.abandoned is not None:  # a stop abandoned this step's evaluation
+                    if s.is_main:
+                        tqdm.write(f"Evaluating step {p.step} first: a stop interrupted it.")
+                    self.evaluate_due(stop)
+                    self.stop_if_requested(stop)
+                while p.step < c.num_steps:
+                    states, metrics, step = self.train_chunk()  # trainer(states) to a boundary
+                    self.check_finite(metrics.pop("finite"), step)  # may halt before keeping it
+                    self.states, p.step = states, step
+                    self.log(metrics)
+                    if s.diagnostics is not None:
+                        self.diagnose()  # and the value monitor
+                    bar.update(p.step - bar.n)
+                    bar.set_postfix_str(self._postfix())
+                    if on_chunk is not None:
+                        on_chunk(p.step)
+                    # Evaluation at a step precedes its checkpoint, so a resumed run repeats
+                    # none that finished, and every process reaches the same decision.
+                    if c.eval_episodes and self.due(c.eval_every):
+                        self.evaluate_due(stop)
+                    if self.due(c.checkpoint_every) or stop.requested:
+                        self.save()
+                    self.stop_if_requested(stop)
+            results = self.results()
+            if s.is_main:
+                write_results(s.workdir, results)
+            return results.to_json()
+        finally:
+            bar.close()
+            self.close()
+
+    # --- the chunk and its periodic actions, in loop order ------------------------------------
+
+    def train_chunk(self) -> tuple[AgentState, dict[str, Any], int]:
+        """Run the updates up to the next boundary: the new states (not yet kept), the
+        chunk's metrics with its speed (``perf/*``) and the step reached."""
+        s, step = self.setup, self.progress.step
+        num_updates = _next_boundary(step, self.config) - step
+        compiled_before = s.trainer.compile_seconds
         start = time.perf_counter()
-        states, metrics = self.trainer(self.states, self.data, num_updates)
+        states, metrics = s.trainer(self.states, s.data, num_updates)
         metrics = fetch(metrics)
-        elapsed = time.perf_counter() - start - (self.trainer.compile_seconds - compiled_before)
-        self._check_divergence(metrics.pop("finite"), self.step + num_updates)
-        self.states, self.step = states, self.step + num_updates
+        elapsed = time.perf_counter() - start - (s.trainer.compile_seconds - compiled_before)
         rate = num_updates / max(elapsed, 1e-9)
         self.chunk_rates.append(rate)
-        perf = {
-            "perf/updates_per_second": rate,
-            "perf/seed_updates_per_second": rate * len(self.members),
-        }
-        self.reporter.scalars(self.step, {**metrics, **perf})
+        metrics["perf/updates_per_second"] = rate
+        metrics["perf/seed_updates_per_second"] = rate * len(s.members)
+        return states, metrics, step + num_updates
+
+    def check_finite(self, finite: np.ndarray, step: int) -> None:
+        """Mark newly non-finite members; with halt_on_divergence stop before keeping the chunk."""
+        p = self.progress
+        for member, ok in zip(self.setup.members, finite, strict=True):
+            if ok or member.label in p.diverged:
+                continue
+            name = _member_name(member.label)
+            if self.config.halt_on_divergence:
+                kept = self._kept_checkpoint()
+                raise OFQLError(
+                    f"{name} diverged (non-finite loss or parameters) by step {step} and "
+                    f"halt_on_divergence is set, so the run stopped ({kept}): lower the learning "
+                    "rates or eta, or unset --config.halt_on_divergence to keep the other seeds "
+                    "going."
+                )
+            p.diverged[member.label] = step
+            if self.setup.is_main:
+                tqdm.write(
+                    f"{name} diverged (non-finite loss or parameters) by step {step}; "
+                    "it is excluded from the mean and from evaluation, the other seeds go on."
+                )
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        """The chunk's metrics to TensorBoard (and W&B); its speed and loss to the console."""
+        self.setup.writers.scalars(self.progress.step, metrics)
         loss = np.asarray(metrics.get("critic/loss", metrics.get("actor/loss")))
-        self.last_rate = rate
+        self.last_rate = metrics["perf/updates_per_second"]
         self.last_loss = (
             float(loss[np.isfinite(loss)].mean()) if np.isfinite(loss).any() else np.nan
         )
-        if self.diagnostics is not None:
-            self.diagnose()
 
     def diagnose(self) -> dict[str, np.ndarray]:
         """Health figures of every member on a fresh batch (``agent.diagnose``), logged as
         ``diag/*``; a member whose value of its own actions left the dataset's bounds is
         flagged (see ``ofql_jax.maths.diagnostics``)."""
-        seeds = jnp.asarray(self.values, jnp.uint32)
-        diag = fetch(self.diagnostics(self.states, self.data, seeds, jnp.uint32(self.step)))
-        bounds = {
-            "diag/q_upper_bound": self.bounds.upper,
-            "diag/best_data_return": self.bounds.best_return,
-        }
-        self.reporter.scalars(self.step, {**diag, **bounds})
+        s, step = self.setup, self.progress.step
+        seeds = jnp.asarray(s.values, jnp.uint32)
+        diag = fetch(s.diagnostics(self.states, s.data, seeds, jnp.uint32(step)))
+        bounds = s.run_data.bounds
+        extra = {"diag/q_upper_bound": bounds.upper, "diag/best_data_return": bounds.best_return}
+        s.writers.scalars(step, {**diag, **extra})
         self.last_diagnostics = diag
-        if self.q_policy_key in diag:
-            self._check_values(diag[self.q_policy_key], self.step)
+        if s.q_policy_key in diag:
+            self.check_values(diag[s.q_policy_key], step)
         return diag
 
-    def _check_values(self, q_policy: np.ndarray, step: int) -> None:
+    def check_values(self, q_policy: np.ndarray, step: int) -> None:
         """Flag members whose Q of their own actions left [lower, upper] (value divergence)."""
-        b = self.bounds
+        b, p = self.setup.run_data.bounds, self.progress
         flags = outside_bounds(q_policy, b)
-        for member, q, flagged in zip(self.members, q_policy, flags, strict=True):
+        for member, q, flagged in zip(self.setup.members, q_policy, flags, strict=True):
             label = member.label
-            if not flagged or label in self.value_diverged or label in self.diverged:
+            if not flagged or label in p.value_diverged or label in p.diverged:
                 continue
             name = _member_name(label)
             what = (
@@ -319,205 +511,167 @@ class Experiment:
                     f"the run stopped ({kept}): lower eta or the learning rates (see "
                     "docs/algorithm.md), or unset --config.halt_on_divergence."
                 )
-            self.value_diverged[label] = step
-            if self.is_main:
+            p.value_diverged[label] = step
+            if self.setup.is_main:
                 tqdm.write(
                     f"Warning: {name} diverged by step {step}: {what}; it goes on and is "
                     "evaluated, and results.json lists it under value_diverged_seeds."
                 )
 
+    def evaluate(self, should_stop: Callable[[], bool] | None = None) -> dict[str, Any] | None:
+        """Evaluate every healthy member in every variant (N candidates, N = 1, the agent's
+        own); a diverged member scores None. Raises ``EvaluationStopped`` once
+        ``should_stop()`` is true, having recorded nothing.
+
+        Called on every process (multi-host runs gather the states); only process 0 runs
+        the episodes and returns the entry, the others return None.
+        """
+        s, step = self.setup, self.progress.step
+        states = self.states if jax.process_count() == 1 else fetch(self.states)
+        if s.evaluator is None:
+            return None
+        healthy = np.array([m.label not in self.progress.diverged for m in s.members])
+        bar = f"evaluation at step {step}" if self.config.progress else False
+        scores, returns, tb = {}, {}, {}
+        for v in s.variants:
+            got = s.evaluator.evaluate(states, s.values, step, v.candidates, healthy,
+                                       sample_kwargs=v.overrides, progress=bar,
+                                       should_stop=should_stop)  # fmt: skip
+            scores[v.name] = normalized_score(got, s.score_reference).mean(axis=1)
+            returns[v.name] = got.mean(axis=1)
+            tb[f"eval/score{v.suffix}"] = scores[v.name]
+            tb[f"eval/return{v.suffix}"] = returns[v.name]
+        entry = evaluation_entry(step, self.last_diagnostics, s.variants, scores, returns)
+        s.writers.scalars(step, tb)
+        self.progress.evaluations.append(entry)
+        return entry
+
+    def evaluate_due(self, stop: StopRequest) -> None:
+        """The evaluation due at this step; a stop request abandons it (remembered in
+        ``progress.abandoned`` for the checkpoint), else its score goes to the console."""
+        try:
+            entry = self.evaluate(should_stop=lambda: stop.requested)
+        except EvaluationStopped:
+            diagnostics = {k: finite_or_none(v) for k, v in self.last_diagnostics.items()}
+            self.progress.abandoned = {"diagnostics": diagnostics}
+            return
+        self.progress.abandoned = None
+        scores = [x for x in entry["scores"] if x is not None] if entry else []
+        if scores:
+            tqdm.write(
+                f"step {self.progress.step}: score {np.mean(scores):.1f} +- "
+                f"{np.std(scores):.1f} (N={entry['candidates']}, {len(scores)} seeds)"
+            )
+
+    def due(self, period: int) -> bool:
+        step = self.progress.step
+        return (period > 0 and step % period == 0) or step == self.config.num_steps
+
+    def save(self) -> None:
+        """A checkpoint of the states at this step, with the progress as its metadata."""
+        meta = self.progress.metadata(self.setup.acting)
+        self.setup.ckpt.save(self.progress.step, self.states, meta)
+
+    def stop_if_requested(self, stop: StopRequest) -> None:
+        """Raise StoppedError when a stop was requested and work is left (a checkpoint of this
+        step exists by now)."""
+        p = self.progress
+        if not stop.requested or (p.step >= self.config.num_steps and p.abandoned is None):
+            return
+        what = ", abandoning its evaluation," if p.abandoned is not None else ""
+        raise StoppedError(
+            f"Stopped by {stop.name} at step {p.step}{what} after saving a checkpoint: "
+            "re-run the same command to resume."
+        )
+
+    # --- results ------------------------------------------------------------------------------
+
     def _kept_checkpoint(self) -> str:
         """What a halted run leaves behind, for its error sentence."""
-        last = self.ckpt.latest_step()
+        last = self.setup.ckpt.latest_step()
         if not last:
             return "no checkpoint was written"
         return f"the last checkpoint (step {last}) is intact"
 
     def _postfix(self) -> str:
-        kind = "critic" if self.agent.has_critic else "loss"
+        kind = "critic" if self.setup.agent.has_critic else "loss"
         text = f"{self.last_rate:.0f} upd/s, {kind} {self.last_loss:.3g}"
-        q = self.last_diagnostics.get(self.q_policy_key)
+        q = self.last_diagnostics.get(self.setup.q_policy_key)
         if q is not None and np.isfinite(q).any():
-            text += f", Q max {np.nanmax(q):.0f} (bound {self.bounds.upper:.0f})"
+            text += f", Q max {np.nanmax(q):.0f} (bound {self.setup.run_data.bounds.upper:.0f})"
         return text
-
-    def _check_divergence(self, finite: np.ndarray, step: int) -> None:
-        """Mark newly non-finite members; with halt_on_divergence stop before keeping the chunk."""
-        for member, ok in zip(self.members, finite, strict=True):
-            if ok or member.label in self.diverged:
-                continue
-            name = _member_name(member.label)
-            if self.config.halt_on_divergence:
-                kept = self._kept_checkpoint()
-                raise OFQLError(
-                    f"{name} diverged (non-finite loss or parameters) by step {step} and "
-                    f"halt_on_divergence is set, so the run stopped ({kept}): lower the learning "
-                    "rates or eta, or unset --config.halt_on_divergence to keep the other seeds "
-                    "going."
-                )
-            self.diverged[member.label] = step
-            if self.is_main:
-                tqdm.write(
-                    f"{name} diverged (non-finite loss or parameters) by step {step}; "
-                    "it is excluded from the mean and from evaluation, the other seeds go on."
-                )
-
-    def evaluate(self) -> dict[str, Any] | None:
-        """Evaluate every healthy member with N candidates (and N = 1 if asked); diverged: None.
-
-        Called on every process (multi-host runs gather the states); only process 0 runs
-        the episodes and returns the entry, the others return None.
-        """
-        c = self.config
-        states = self.states if jax.process_count() == 1 else fetch(self.states)
-        if self.evaluator is None:
-            return None
-        entry: dict[str, Any] = {"step": self.step}
-        if self.last_diagnostics:
-            entry["diagnostics"] = {k: finite_or_none(v) for k, v in self.last_diagnostics.items()}
-        healthy = np.array([m.label not in self.diverged for m in self.members])
-        entry["candidates"] = eval_variants(c, self.agent)[0][0]
-        variants = eval_variants(c, self.agent)
-        for num_candidates, suffix, kwargs in variants:
-            returns = self.evaluator.evaluate(
-                states, self.values, self.step, num_candidates, healthy, sample_kwargs=kwargs
-            )
-            scores = normalized_score(returns, self.ref).mean(axis=1)
-            entry[f"scores{suffix}"] = finite_or_none(scores)
-            entry[f"returns{suffix}"] = finite_or_none(returns.mean(axis=1))
-            tb = {f"eval/score{suffix}": scores, f"eval/return{suffix}": returns.mean(axis=1)}
-            self.reporter.scalars(self.step, tb)
-        self.evaluations.append(entry)
-        return entry
-
-    def due(self, period: int) -> bool:
-        return (period > 0 and self.step % period == 0) or self.step == self.config.num_steps
-
-    def save(self) -> None:
-        meta = {
-            "evaluations": self.evaluations,
-            "diverged": self.diverged,
-            "value_diverged": self.value_diverged,
-            "acting": self.acting,
-        }
-        self.ckpt.save(self.step, self.states, meta)
-
-    def _summaries(self, final: dict[str, Any], members: list[int]) -> dict[str, Any]:
-        suffixes = [v[1] for v in eval_variants(self.config, self.agent)]
-        labels = [m.label for m in self.members]
-        return summarize(final, members, labels, self.diverged, suffixes)
 
     def _eval_settings(self) -> dict[str, Any]:
         """What the reported evaluation actually did (an agent without a critic acts with its
         own action, N = 1 and noise x 1, whatever the protocol's candidate settings)."""
-        c, critic = self.config, self.agent.has_critic
-        candidates, _, overrides = eval_variants(c, self.agent)[0]
-        settings = {**eval_sample_kwargs(c), **overrides}
+        c, critic, main = self.config, self.setup.agent.has_critic, self.setup.variants[0]
+        settings = {**eval_sample_kwargs(c), **main.overrides}
         if not critic:
             settings["q_temperature"] = None  # no candidates to weigh
-        one_step = c.eval_one_step and critic and candidates != 1
+        one_step = c.eval_one_step and critic and main.candidates != 1
         return {
             **settings,
-            "candidates": candidates,
+            "candidates": main.candidates,
             "episodes_per_seed": c.eval_episodes,
             "one_step": "N = 1, noise x 1, same actor" if one_step else None,
             "max_envs": c.eval_max_envs,
         }
 
-    def results(self) -> dict[str, Any]:
-        c = self.config
-        final = self.evaluations[-1] if self.evaluations else {}
+    def results(self) -> RunResults:
+        """What results.json holds (``ofql_jax.results.schema``)."""
+        c, s, p = self.config, self.setup, self.progress
+        final = p.evaluations[-1] if p.evaluations else {}
+        labels, suffixes = [m.label for m in s.members], [v.suffix for v in s.variants]
+
+        def summary(chosen: list[int]) -> dict[str, Any]:
+            return summarize(final, chosen, labels, p.diverged, suffixes)
+
+        sweep = s.settings != [{}]  # then one summary per setting, members in order
+        settings = [
+            {"hparams": setting, "name": setting_name(setting),
+             **summary([i for i, m in enumerate(s.members) if m.setting == k])}
+            for k, setting in enumerate(s.settings)
+        ]  # fmt: skip
         # The median chunk: a paused or preempted chunk counts once, not for its whole pause.
         rate = float(np.median(self.chunk_rates)) if self.chunk_rates else None
-        results: dict[str, Any] = {
-            "algorithm": c.algorithm,
-            "task": c.task,
-            "dataset_id": ",".join(self.data_choice.dataset_ids),
-            "data_source": self.data_choice.source,
-            "data_source_reason": self.data_choice.reason,
-            "dataset_sha256": self.run_data.sha256,
-            "env_id": self.run_data.env_id,
-            "acting": self.acting,
-            "num_seeds": c.num_seeds,
-            "seeds": seed_values(c.seed, c.num_seeds),
-            "steps": self.step,
-            "score_normalization": self.ref_source,
-            "protocol": c.protocol,
-            "protocol_settings": {f: _get_field(c, f) for f in PROTOCOL_FIELDS},
-            "eval_candidates": eval_variants(c, self.agent)[0][0],
-            "eval_settings": self._eval_settings(),
-            "diverged_seeds": dict(self.diverged),
-            "value_diverged_seeds": dict(self.value_diverged),
-            "value_bounds": self.bounds.to_dict(),
-            "data_saturation": self.run_data.saturation,
-            "diagnostics": {k: finite_or_none(v) for k, v in self.last_diagnostics.items()},
-            "updates_per_second": rate,
-            "seed_updates_per_second": rate * len(self.members) if rate else None,
-            "compile_seconds": self.trainer.compile_seconds,
-            "compilation_cache_hits": compilation_cache_hits() - self._cache_hits_before,
-            "matmul_precision": self.matmul_precision,
-            **provenance(),
-        }
-        everyone = list(range(len(self.members)))
-        results.update(self._summaries(final, everyone))
-        if self.settings != [{}]:  # a sweep: one summary per setting, members in order
-            results["mean"] = results["std"] = None  # a mean across settings means nothing
-            results["members"] = [dataclasses.asdict(m) for m in self.members]
-            results["settings"] = []
-            for k, setting in enumerate(self.settings):
-                chosen = [i for i, m in enumerate(self.members) if m.setting == k]
-                summary = {"hparams": setting, "name": setting_name(setting)}
-                results["settings"].append({**summary, **self._summaries(final, chosen)})
-        results.update(evaluations=self.evaluations, config=c.to_dict())
-        return results
-
-    def run(self, on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Train to ``num_steps`` with evaluation, logging and checkpoints; write results.json.
-
-        ``on_chunk(step)`` is called after every chunk (the suite's progress display).
-        SIGTERM or Ctrl-C saves a checkpoint after the current chunk, then raises OFQLError.
-        """
-        c = self.config
-        bar = tqdm(total=c.num_steps, initial=self.step, unit="step",
-                   disable=not (c.progress and self.is_main), dynamic_ncols=True)  # fmt: skip
-        try:
-            with StopRequest("after this chunk") as stop:
-                while self.step < c.num_steps:
-                    self.train_chunk()
-                    bar.update(self.step - bar.n)
-                    bar.set_postfix_str(self._postfix())
-                    if on_chunk is not None:
-                        on_chunk(self.step)
-                    # Evaluation at a step precedes its checkpoint, so a resumed run never
-                    # repeats one, and every process reaches the same decision.
-                    entry = self.evaluate() if c.eval_episodes and self.due(c.eval_every) else None
-                    if entry is not None:
-                        scores = [x for x in entry["scores"] if x is not None]
-                        if scores:
-                            tqdm.write(
-                                f"step {self.step}: score {np.mean(scores):.1f} +- "
-                                f"{np.std(scores):.1f} (N={entry['candidates']}, "
-                                f"{len(scores)} seeds)"
-                            )
-                    if self.due(c.checkpoint_every) or stop.signum is not None:
-                        self.save()
-                    if stop.signum is not None and self.step < c.num_steps:
-                        raise StoppedError(
-                            f"Stopped by {stop.name} at step {self.step} "
-                            "after saving a checkpoint: re-run the same command to resume."
-                        )
-            results = self.results()
-            if self.is_main:
-                write_json_atomic(self.workdir / RESULTS_FILE, results)
-            return results
-        finally:
-            bar.close()
-            self.close()
+        return RunResults(
+            algorithm=c.algorithm,
+            task=c.task,
+            dataset_id=",".join(s.run_data.choice.dataset_ids),
+            data_source=s.run_data.choice.source,
+            data_source_reason=s.run_data.choice.reason,
+            dataset_sha256=s.run_data.sha256,
+            env_id=s.run_data.env_id,
+            acting=s.acting,
+            num_seeds=c.num_seeds,
+            seeds=seed_values(c.seed, c.num_seeds),
+            steps=p.step,
+            score_normalization=s.score_normalization,
+            protocol=c.protocol,
+            protocol_settings={f: _get_field(c, f) for f in PROTOCOL_FIELDS},
+            eval_candidates=s.variants[0].candidates,
+            eval_settings=self._eval_settings(),
+            diverged_seeds=dict(p.diverged),
+            value_diverged_seeds=dict(p.value_diverged),
+            value_bounds=s.run_data.bounds.to_dict(),
+            data_saturation=s.run_data.saturation,
+            diagnostics={k: finite_or_none(v) for k, v in self.last_diagnostics.items()},
+            updates_per_second=rate,
+            seed_updates_per_second=rate * len(s.members) if rate else None,
+            compile_seconds=s.trainer.compile_seconds,
+            compilation_cache_hits=compilation_cache_hits() - s.cache_hits_before,
+            matmul_precision=s.matmul_precision,
+            summaries=summary(list(range(len(s.members)))),
+            members=[dataclasses.asdict(m) for m in s.members] if sweep else None,
+            settings=settings if sweep else None,
+            evaluations=p.evaluations,
+            config=c.to_dict(),
+        )
 
     def close(self) -> None:
-        self.reporter.close()
-        if self.evaluator is not None:
-            self.evaluator.close()
+        self.setup.writers.close()
+        if self.setup.evaluator is not None:
+            self.setup.evaluator.close()
 
 
 def run(

@@ -41,12 +41,11 @@ from ofql_jax.evaluation.evaluator import (
     Evaluator,
     eval_env_kwargs,
     eval_sample_kwargs,
-    eval_variants,
     normalized_score,
 )
 from ofql_jax.evaluation.policy import Policy
-from ofql_jax.results.schema import RESULTS_FILE, finite_or_none
-from ofql_jax.training.experiment import build_members, run_reference_scores
+from ofql_jax.results.schema import EvalVariant, eval_variants, finite_or_none, load_results
+from ofql_jax.training.experiment import build_agent, build_members, run_reference_scores
 from ofql_jax.training.sweep import Member
 from ofql_jax.training.trainer import init_states
 
@@ -60,8 +59,8 @@ class LoadedRun:
     ``states`` has one leading row per member (seed, times sweep setting, in
     ``members`` order); ``info`` holds the environment (``info.make_env``), the
     observation space and the action scaler; ``metadata`` the checkpoint's
-    ``evaluations`` and divergence flags; ``results`` the run's ``results.json``
-    (``None`` before it finished).
+    ``evaluations`` and divergence flags; ``results`` the run's ``results.json`` in the
+    current schema (``ofql_jax.results.schema.load_results``; ``None`` before it finished).
     """
 
     workdir: Path
@@ -120,9 +119,9 @@ class LoadedRun:
         """The protocol's selection settings for ``num_candidates`` (as evaluation used them:
         the one-step policy, N = 1, acts with noise x 1; agents without a critic always)."""
         kwargs = eval_sample_kwargs(self.config)
-        for n, _, overrides in eval_variants(self.config, self.agent):
-            if n == num_candidates:
-                return {**kwargs, **overrides}
+        for variant in eval_variants(self.config, self.agent.has_critic):
+            if variant.candidates == num_candidates:
+                return {**kwargs, **variant.overrides}
         return kwargs
 
     def policy(
@@ -193,13 +192,14 @@ class LoadedRun:
                     f"{sorted(set(self.seeds))}."
                 )
         episodes = episodes or c.eval_episodes or 10
-        variants = eval_variants(c, self.agent)
+        variants = eval_variants(c, self.agent.has_critic, self.agent.eval_options)
         if num_candidates is not None:
             if num_candidates > 1 and not self.agent.has_critic:
                 raise OFQLError(
                     f"{c.algorithm} has no critic to score candidates: use --candidates=1."
                 )
-            variants = [(num_candidates, "", self.sample_settings(num_candidates))]
+            settings = self.sample_settings(num_candidates)
+            variants = [EvalVariant(f"N={num_candidates}", "", num_candidates, settings)]
         mask = np.zeros(len(self.members), bool)
         mask[rows] = True
         healthy = {m.label for m in self.members} - set(self.metadata.get("diverged", {}))
@@ -217,13 +217,14 @@ class LoadedRun:
             "variants": {},
         }
         try:
-            for n, suffix, kwargs in variants:
-                returns = evaluator.evaluate(self.states, self.seeds, self.step, n, mask,
-                                             sample_kwargs=kwargs, progress=progress)  # fmt: skip
+            for v in variants:
+                returns = evaluator.evaluate(self.states, self.seeds, self.step, v.candidates,
+                                             mask, sample_kwargs=v.overrides,
+                                             progress=progress)  # fmt: skip
                 scores = normalized_score(returns, self.score_reference)
-                out["variants"][_variant_name(n, suffix)] = {
-                    "candidates": n,
-                    "settings": {**eval_sample_kwargs(c), **kwargs},
+                out["variants"][v.name] = {
+                    "candidates": v.candidates,
+                    "settings": {**eval_sample_kwargs(c), **v.overrides},
                     "scores": finite_or_none(scores[rows].mean(axis=1)),
                     "returns": finite_or_none(returns[rows].mean(axis=1)),
                     "episode_returns": [finite_or_none(r) for r in returns[rows]],
@@ -231,13 +232,6 @@ class LoadedRun:
         finally:
             evaluator.close()
         return out
-
-
-def _variant_name(num_candidates: int, suffix: str) -> str:
-    """``N=50``, ``N=1`` or the option's name (``ddim1``) for a results suffix."""
-    if suffix in ("", "_one_step"):
-        return f"N={num_candidates}"
-    return suffix.lstrip("_")
 
 
 def _read_config(workdir: Path) -> ml_collections.ConfigDict:
@@ -312,9 +306,7 @@ def load_run(workdir: str | Path, step: int | None = None) -> LoadedRun:
         record = meta_only.get("acting") or _fallback_info(config)
         info = info_from_record(record)
         try:
-            agent = AGENTS[config.algorithm].make(
-                config.agent, info.obs_dim, info.act_dim, config.num_steps
-            )
+            agent = build_agent(config, info)
             like = jax.eval_shape(lambda: init_states(agent, values))
         except (KeyError, TypeError, ValueError) as err:
             raise OFQLError(
@@ -335,6 +327,6 @@ def load_run(workdir: str | Path, step: int | None = None) -> LoadedRun:
     finally:
         ckpt.close()
     states = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), states)
-    results_path = workdir / RESULTS_FILE
-    results = json.loads(results_path.read_text()) if results_path.exists() else None
-    return LoadedRun(workdir, step, config, agent, states, members, info, metadata, results)
+    return LoadedRun(
+        workdir, step, config, agent, states, members, info, metadata, load_results(workdir)
+    )
