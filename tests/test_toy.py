@@ -4,6 +4,8 @@ command end to end on tiny settings."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ofql_jax import toy
+# The toy is an experiment script (experiments/toy.py), imported here as a module.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+import toy  # noqa: E402
 
 TINY = [
     "--seeds=2", "--epochs=1", "--batches=2", "--batch_size=16", "--width=8", "--depth=1",

@@ -199,7 +199,7 @@ class AgentSpec:
     make: Callable[[ml_collections.ConfigDict, int, int, int], Agent]
     default_config: Callable[[], ml_collections.ConfigDict]
     sweepable: tuple[str, ...]
-    summary: str  # one line for the README's table and --help
+    summary: str  # one line for docs/running.md's table and --help
     source: str  # the paper (and code) it follows
     has_critic: bool = True
     check: Callable[[ml_collections.ConfigDict], None] = check_common

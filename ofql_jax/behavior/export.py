@@ -5,7 +5,7 @@
 Without ``--step`` the *medium* snapshot is the first whose logged evaluation lies in
 the env's medium band (``zoo.MEDIUM_BANDS``) and the *expert* snapshot is the best one.
 The chosen actor is evaluated on ``--episodes`` episodes, both deterministically (the
-mean action, the number in the README table) and stochastically (the sampled actions
+mean action, the number in docs/data.md's table) and stochastically (the sampled actions
 that generate replica datasets), and written to ``ofql_jax/behavior/policies``. A policy
 whose parameters differ from the file it replaces gets the next ``version``, which
 makes replicas built from the old one detectable (``ofql_jax.behavior.replica.stale_replicas``).

@@ -22,8 +22,8 @@ ground truth by the sliced Wasserstein-1 and the energy distance (``sliced_wasse
 ``energy_distance``).
 
 Usage:
-    python -m ofql_jax.toy --outdir=runs/toy          # the paper's settings, 3 seeds
-    python -m ofql_jax.toy --quick --outdir=/tmp/toy  # tiny settings, seconds
+    python experiments/toy.py --outdir=runs/toy          # the paper's settings, 3 seeds
+    python experiments/toy.py --quick --outdir=/tmp/toy  # tiny settings, seconds
 
 Writes ``toy.png`` (rows: datasets; columns: data, u(1), v(K), DDPM(K)), ``toy.md`` and
 ``toy.json`` (distances, mean +- std over seeds) to ``--outdir``.
@@ -557,7 +557,7 @@ def _names(text: str) -> tuple[str, ...]:
 def parse_args(argv: Sequence[str] | None) -> tuple[ToyConfig, argparse.Namespace]:
     """The config from the command line: the defaults, then ``--quick``'s, then given flags."""
     parser = argparse.ArgumentParser(
-        prog="python -m ofql_jax.toy", description=__doc__.split("\n\n")[0]
+        prog="python experiments/toy.py", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--outdir", default=os.path.join("runs", "toy"), help="output folder")
     parser.add_argument("--quick", action="store_true", help=f"tiny settings: {QUICK}")
