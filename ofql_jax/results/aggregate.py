@@ -2,7 +2,7 @@
 
 What rliable (Agarwal et al. 2021) computes, in numpy: rliable itself cannot be used here
 (rliable 1.2.0 installs, but its dependency arch 7.2.0 fails to import with pandas 3.1.1, a
-TypeError in ``deprecate_kwarg``; checked 2026-11-26).
+TypeError in ``deprecate_kwarg``).
 
 * ``iqm``: the interquartile mean, ``scipy.stats.trim_mean(x, 0.25)`` of the flattened scores
   (the same cut: ``int(0.25 n)`` values off each end).
