@@ -24,11 +24,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ofql_jax.agents import AGENTS
 from ofql_jax.core.errors import OFQLError
-from ofql_jax.results.report.labels import agent_label
 from ofql_jax.results.schema import load_results
 
 MAIN_GROUP = "main"  # the main comparison; the group of a cell that names none
+
+
+def agent_label(algorithm: str) -> str:
+    """The report's name of an algorithm when the suite gives none: ``"flow BC"``."""
+    spec = AGENTS.get(algorithm)
+    return spec.label if spec is not None else algorithm
 
 
 @dataclasses.dataclass
@@ -76,13 +82,6 @@ def read_json(path: Path, what: str) -> Any:
         raise OFQLError(f"{path} cannot be read as JSON ({err}): {what}.") from None
 
 
-def _unrecorded_state(results: dict[str, Any] | None, status_path: Path) -> str:
-    """The state of a cell status.json does not mention."""
-    if results is not None:
-        return "done"
-    return "not started" if status_path.exists() else "unknown"
-
-
 def load_suite(suite_dir: str | Path) -> Suite:
     """Read suite.json, status.json (optional) and every cell's results.json that exists."""
     directory = Path(suite_dir)
@@ -116,6 +115,7 @@ def load_suite(suite_dir: str | Path) -> Suite:
             problem = None if results is not None else "no results.json"
         except OFQLError as err:
             results, problem = None, str(err)
+        unrecorded = "not started" if status_path.exists() else "unknown"  # not in status.json
         cells.append(
             Cell(
                 name=name,
@@ -129,7 +129,7 @@ def load_suite(suite_dir: str | Path) -> Suite:
                 workdir=workdir,
                 program=str(raw.get("program") or name),
                 setting=dict(raw.get("setting") or {}),
-                state=str(st.get("state") or _unrecorded_state(results, status_path)),
+                state=str(st.get("state") or ("done" if results is not None else unrecorded)),
                 error=st.get("error"),
                 wall_seconds=st.get("wall_seconds"),
                 started=st.get("started"),

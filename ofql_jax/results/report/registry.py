@@ -7,7 +7,7 @@ groups of cells it reads and its place in the report::
     def flow_ratio(ctx: Context) -> list[str] | NotRun: ...
 
 The suite groups are the groups the sections declare (``groups()``), so a new group is a new
-section module that names it, imported in ``sections/__init__.py``. The report writes each
+section that names it, in a module the package's ``__init__`` imports. The report writes each
 section's ``## title``, then either ``Not run: <why>`` or its intro and its lines.
 """
 

@@ -1,0 +1,246 @@
+"""The main comparison: final scores per (task, algorithm) beside the paper's Table 1,
+aggregates over tasks per algorithm (mean and IQM, stratified-bootstrap 95% CIs) beside the
+paper's averages, and learning curves per task (mean over seeds, bootstrap band)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
+
+from ofql_jax.results import paper_numbers as paper
+from ofql_jax.results.aggregate import (
+    bootstrap_mean_ci,
+    iqm_of_runs,
+    mean_of_task_means,
+    stratified_bootstrap_ci,
+)
+from ofql_jax.results.report.cells import Cell
+from ofql_jax.results.report.formatting import (
+    DPI,
+    ci,
+    fmt,
+    label_order,
+    mean_std,
+    plt,
+    safe_name,
+    save_figure,
+    steps_tick,
+    suite_tasks,
+    table,
+    task_order,
+)
+from ofql_jax.results.report.registry import Context, NotRun, section
+from ofql_jax.results.report.scores import (
+    ETA_RULE,
+    Outcome,
+    agent_config,
+    candidates,
+    data_source,
+    env_id,
+    final_entry,
+    final_scores,
+    finite,
+    paper_variant_differs,
+    reported_outcome,
+)
+
+FINAL_INTRO = (
+    "Final = the last evaluation (the final checkpoint), mean ± std over seeds "
+    "(population std; seeds without a score, i.e. non-finite, are left out). N cand.: the "
+    "protocol's N candidates scored by the critics; N = 1: the policy's own action "
+    "(agents without a critic have only this). A sweep cell is shown with its setting "
+    f"chosen by the rule of the eta grid ({ETA_RULE}). The paper's column is Table 1 "
+    "(D4RL v2): a different benchmark, for orientation only; flow BC and BC are set beside "
+    "the paper's BC column."
+)
+
+
+def paper_table1(task: str, algorithm: str, config: dict[str, Any]) -> str:
+    """The paper's Table 1 number for (task, algorithm), labelled; "—" where there is none."""
+    column = paper.table1_column(algorithm)
+    if column is None or task not in paper.TABLE1:
+        return "—"
+    value = f"{paper.TABLE1[task][column[0]]:.1f}"
+    if algorithm != column[0]:
+        value += f" ({paper.TABLE1_LABELS[column[0]]} column)"
+    differs = paper_variant_differs(algorithm, config)
+    if differs:
+        value += f" (paper: {differs})"
+    return value
+
+
+@section("Final scores", order=10, groups=("main", "one_step_ablation"), intro=FINAL_INTRO)
+def final(ctx: Context) -> list[str] | NotRun:
+    ran = [c for c in ctx.cells if c.results is not None]
+    if not ran:
+        return NotRun("no cell of the main comparison has results.")
+    groups = {c.group for c in ran}
+    header = ["task", "algorithm"] + (["group"] if len(groups) > 1 else [])
+    header += ["ours, N cand.", "N", "ours, N = 1", "paper (Table 1, D4RL v2)", "steps"]
+    header += ["seeds", "data", "env"]
+    rows = []
+    tasks, labels = suite_tasks(ctx.suite), label_order(ran)
+    for cell in sorted(ran, key=lambda c: (tasks.index(c.task), labels.index(c.label))):
+        r = cell.results
+        outcome = reported_outcome(cell)
+        label = cell.label + (f" ({outcome.name}, chosen)" if outcome and outcome.name else "")
+        if r.get("setting"):  # a cell of a merged sweep program: its own setting
+            label += f" ({r['setting']})"
+        scores = final_scores(cell, "", outcome)
+        one = final_scores(cell, "_one_step", outcome) if outcome else np.zeros(0)
+        n = candidates(r)
+        if n == 1 and one.size == 0:
+            one = scores  # agents without a critic: the N-candidate score is already N = 1
+        total = len(outcome.members) if outcome else 0
+        seeds = f"{scores.size}" if scores.size == total else f"{scores.size} of {total}"
+        steps = r.get("steps")
+        last = final_entry(r).get("step")
+        steps_text = f"{steps:,}" if isinstance(steps, int) else str(steps)
+        if last is not None and last != steps:
+            steps_text += f" (last eval {last:,})"
+        row = [cell.task, label] + ([cell.group] if len(groups) > 1 else [])
+        row += [mean_std(scores), n if n is not None else "?", mean_std(one)]
+        row += [paper_table1(cell.task, cell.algorithm, agent_config(cell)), steps_text, seeds]
+        rows.append(row + [data_source(r), env_id(r)])
+    return table(header, rows) + [""]
+
+
+BOOTSTRAP_NOTE = (
+    "CIs are percentile-bootstrap 95% intervals from a stratified bootstrap written with numpy "
+    "(`ofql_jax/results/aggregate.py`; 2,000 resamples, seed 0): the seeds of each task are "
+    "resampled with replacement, independently per task. rliable is not used: "
+    "rliable 1.2.0 installs, "
+    "but its dependency arch 7.2.0 fails to import with pandas 3.1.1 (checked 2026-11-26)."
+)
+
+AGGREGATES_INTRO = (
+    "Per algorithm, over the tasks it has final N-candidate scores on: **mean** = the mean "
+    "over tasks of each task's mean over seeds (every task weighs the same, as the paper's "
+    "averages); **IQM** = the interquartile mean of all (task, seed) runs, as rliable's. "
+    + BOOTSTRAP_NOTE
+    + " The paper's averages are D4RL v2 numbers (not comparable); 'paper, same tasks' "
+    "recomputes the paper's average over the tasks run here from Table 1."
+)
+_DOMAIN_NAMES = {**paper.DOMAIN_LABELS, "other": "not in Table 1", "all": "all tasks"}
+
+
+def _domain_of(task: str) -> str:
+    return paper.paper_domain(task) or "other"
+
+
+@section("Aggregates over tasks", order=20, groups=("main",), intro=AGGREGATES_INTRO)
+def aggregates(ctx: Context) -> list[str] | NotRun:
+    per_label: dict[str, dict[str, np.ndarray]] = {}
+    algorithms: dict[str, str] = {}
+    for cell in ctx.cells:
+        if cell.results is None:
+            continue
+        scores = final_scores(cell)
+        if scores.size:
+            per_label.setdefault(cell.label, {}).setdefault(cell.task, scores)
+            algorithms[cell.label] = cell.algorithm
+    if not per_label:
+        return NotRun("no cell of the main comparison has final scores.")
+    present = {_domain_of(t) for by_task in per_label.values() for t in by_task}
+    domains = ["mujoco", "antmaze", "kitchen", "other"] + (["all"] if len(present) > 1 else [])
+    header = ["tasks", "algorithm", "tasks run", "runs", "mean [95% CI]", "IQM [95% CI]"]
+    header += ["paper, same tasks", "paper's average"]
+    rows = []
+    for domain in domains:
+        for label, by_task in per_label.items():
+            tasks = [t for t in by_task if domain == "all" or _domain_of(t) == domain]
+            if not tasks:
+                continue
+            data = [by_task[t] for t in task_order(tasks)]
+            mean = stratified_bootstrap_ci(data, mean_of_task_means)
+            iqm_ci = stratified_bootstrap_ci(data, iqm_of_runs)
+            column = paper.table1_column(algorithms[label])
+            same, published = "—", "—"
+            if column and all(t in paper.TABLE1 for t in tasks):
+                same = fmt(float(np.mean([paper.TABLE1[t][column[0]] for t in tasks])))
+                if column[0] != algorithms[label]:
+                    same += f" ({paper.TABLE1_LABELS[column[0]]})"
+            if column and domain in paper.TABLE1_AVERAGES:
+                published = fmt(paper.TABLE1_AVERAGES[domain][column[0]])
+                published += f" ({len(paper.DOMAINS[domain])} tasks)"
+            row = [_DOMAIN_NAMES[domain], label, len(tasks), sum(d.size for d in data)]
+            rows.append(row + [ci(*mean), ci(*iqm_ci), same, published])
+    return table(header, rows) + [""]
+
+
+CURVES_INTRO = (
+    "Per task, one line per algorithm: the mean over seeds of the evaluation score at each "
+    "evaluation, with a 95% percentile-bootstrap band over seeds (1,000 resamples). Solid: "
+    "N candidates (the legend gives N); dashed: N = 1, where the cell evaluated it. Cells "
+    "that share a program (the same run) are drawn once."
+)
+
+
+def _curve(cell: Cell, outcome: Outcome, suffix: str):
+    """(steps, mean, lower, upper) of a cell's evaluations, over the outcome's seeds."""
+    rows = []
+    for entry in cell.results.get("evaluations") or []:
+        scores = finite(outcome.scores(entry, suffix))
+        if scores.size:
+            band = bootstrap_mean_ci(scores) if scores.size > 1 else (float(scores[0]),) * 3
+            rows.append((entry["step"], *band))
+    return tuple(np.array([row[k] for row in rows]) for k in range(4))
+
+
+# The first group is the comparison; a cell of the others that shares a label with one of it
+# is drawn as "[ablation]".
+@section("Learning curves", order=30, groups=("main", "one_step_ablation"), intro=CURVES_INTRO)
+def curves(ctx: Context) -> list[str] | NotRun:
+    cells = [c for c in ctx.cells if c.results is not None]
+    if not cells:
+        return NotRun("no cell of the main comparison has results.")
+    primary = ctx.groups[0]
+    lines = []
+    for task in task_order(c.task for c in cells):
+        # A cell that shares its program (and setting) with one already drawn is the same run.
+        runs: dict[tuple[str, str], Cell] = {}
+        for c in sorted((c for c in cells if c.task == task), key=lambda c: c.group != primary):
+            runs.setdefault((c.program, json.dumps(c.setting, sort_keys=True)), c)
+        task_cells = list(runs.values())
+        fig, ax = plt.subplots(figsize=(8.0, 3.8), dpi=DPI)
+        main_labels = {c.label for c in task_cells if c.group == primary}
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        drawn = False
+        for k, cell in enumerate(task_cells):
+            outcome = reported_outcome(cell)
+            if outcome is None:
+                continue
+            label = cell.label + (f" ({outcome.name})" if outcome.name else "")
+            if cell.group != primary and cell.label in main_labels:
+                label += " [ablation]"
+            color = colors[k % len(colors)]
+            for suffix, style in (("", "-"), ("_one_step", "--")):
+                steps, mean, lo, hi = _curve(cell, outcome, suffix)
+                if steps.size == 0:
+                    continue
+                text = f"{label} (N={candidates(cell.results)})" if suffix == "" else None
+                ax.plot(steps, mean, style, color=color, label=text, marker=".")
+                ax.fill_between(steps, lo, hi, color=color, alpha=0.15, linewidth=0)
+                drawn = True
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [
+            Line2D([], [], color="0.3", ls="-", label="N candidates"),
+            Line2D([], [], color="0.3", ls="--", label="N = 1"),
+        ]
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.xaxis.set_major_formatter(FuncFormatter(steps_tick))
+        ax.set_xlabel("gradient steps")
+        ax.set_ylabel("normalised score")
+        ax.set_title(f"{task}: mean over seeds, 95% bootstrap band", fontsize=10)
+        ax.grid(alpha=0.3)
+        path = ctx.figures / f"curves_{safe_name(task)}.png"
+        save_figure(fig, path)
+        if drawn:
+            lines += [f"![{task}](figures/{path.name})", ""]
+        else:
+            lines += [f"{task}: no evaluations to draw.", ""]
+    return lines
