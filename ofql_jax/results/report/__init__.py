@@ -4,7 +4,7 @@ Reads a suite directory written by the suite runner (the contract is in ``cells`
 ``SUITE_DIR/report.md`` with PNG figures in ``SUITE_DIR/figures/``: the sections in their
 registered order (``registry``), each in the module of its part of the report: ``overview``
 (the suite's head, divergence flags, failed cells), ``comparison`` (final scores, aggregates,
-learning curves), ``ablations`` (one-step, flow ratio, eta grids), ``cost`` and ``health``.
+learning curves, the ablations, eta grids), ``cost`` and ``health``.
 Every section says "not run" when its cells are absent. A section declares the suite groups
 it reports; ``GROUPS`` are those groups, the ones a suite's cells may name.
 
@@ -22,7 +22,6 @@ from pathlib import Path
 
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.results.report import (  # noqa: F401 (importing a module registers its sections)
-    ablations,
     comparison,
     cost,
     health,

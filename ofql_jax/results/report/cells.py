@@ -28,6 +28,7 @@ from ofql_jax.agents import AGENTS
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.results.schema import load_results
 
+_PASS_A_SUITE = "pass a directory written by ofql_jax.suite"
 MAIN_GROUP = "main"  # the main comparison; the group of a cell that names none
 
 
@@ -89,12 +90,9 @@ def load_suite(suite_dir: str | Path) -> Suite:
         raise OFQLError(
             f"{directory} is not a directory: pass the suite directory the suite runner wrote."
         )
-    meta = read_json(directory / "suite.json", "pass a directory written by ofql_jax.suite")
+    meta = read_json(directory / "suite.json", _PASS_A_SUITE)
     if not isinstance(meta, dict) or not isinstance(meta.get("cells"), list):
-        raise OFQLError(
-            f"{directory / 'suite.json'} has no list of cells: pass a directory written by "
-            "ofql_jax.suite."
-        )
+        raise OFQLError(f"{directory / 'suite.json'} has no list of cells: {_PASS_A_SUITE}.")
     status_path = directory / "status.json"
     status = read_json(status_path, "the suite runner writes it") if status_path.exists() else {}
     states = status.get("cells", {}) if isinstance(status, dict) else {}
@@ -102,8 +100,7 @@ def load_suite(suite_dir: str | Path) -> Suite:
     for raw in meta["cells"]:
         if not isinstance(raw, dict) or not raw.get("name"):
             raise OFQLError(
-                f"{directory / 'suite.json'} has a cell without a name ({raw!r:.80}): pass a "
-                "directory written by ofql_jax.suite."
+                f"{directory / 'suite.json'} has a cell without a name ({raw!r:.80}): {_PASS_A_SUITE}."
             )
         name = str(raw["name"])
         algorithm = str(raw.get("algorithm", "unknown"))

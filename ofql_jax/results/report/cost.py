@@ -133,25 +133,20 @@ def _cost_figure(bench: list[CostRow], cells: list[CostRow], path: Path) -> bool
     names = [n for n, v in values.items() if v]
     if not names:
         return False
-    panels = (
-        (
-            "training time / OFQL's (> 1: slower)",
-            (
-                ("bench_time", "ours, benchmark"),
-                ("cells_time", "ours, suite cells"),
-                ("paper_time", "paper (A100)"),
-            ),
-        ),
-        (
-            "decisions/s / OFQL's (< 1: slower)",
-            (("bench_decision", "ours, benchmark"), ("paper_decision", "paper (A100)")),
-        ),
-    )
+    ours, a100 = "ours, benchmark", "paper (A100)"
+    panels = {  # title: {series: legend}
+        "training time / OFQL's (> 1: slower)": {
+            "bench_time": ours,
+            "cells_time": "ours, suite cells",
+            "paper_time": a100,
+        },
+        "decisions/s / OFQL's (< 1: slower)": {"bench_decision": ours, "paper_decision": a100},
+    }
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), dpi=DPI)
     x = np.arange(len(names))
-    for ax, (title, series) in zip(axes, panels, strict=True):
+    for ax, (title, series) in zip(axes, panels.items(), strict=True):
         width = 0.8 / len(series)
-        for k, (key, text) in enumerate(series):
+        for k, (key, text) in enumerate(series.items()):
             heights = [values[n].get(key, np.nan) for n in names]
             ax.bar(x + (k - (len(series) - 1) / 2) * width, heights, width, label=text)
         ax.axhline(1.0, color="0.3", lw=0.8)

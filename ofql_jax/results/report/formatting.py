@@ -16,7 +16,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ofql_jax.core.tasks import TASKS  # noqa: E402
-from ofql_jax.results.report.cells import Cell, Suite  # noqa: E402
 
 DPI = 100
 
@@ -63,16 +62,6 @@ def task_order(tasks: Iterable[str]) -> list[str]:
     """The distinct tasks in the order of ``ofql_jax.core.tasks.TASKS``, unknown ones last."""
     known = list(TASKS)
     return sorted(set(tasks), key=lambda t: (known.index(t) if t in known else len(known), t))
-
-
-def label_order(cells: Sequence[Cell]) -> list[str]:
-    """The distinct labels in the order the cells first use them."""
-    return list(dict.fromkeys(c.label for c in cells))
-
-
-def suite_tasks(suite: Suite) -> list[str]:
-    """Every task of the suite, in task order."""
-    return task_order(c.task for c in suite.cells)
 
 
 def steps_tick(value: float, _position=None) -> str:

@@ -193,7 +193,15 @@ def _health_figure(task: str, lines: list[HealthLine], path: Path) -> None:
     save_figure(fig, path)
 
 
-def _seeds_text(values: list[float]) -> str:
+def _column(line: HealthLine, tag: str) -> str:
+    """Each seed's last value of ``tag``; the dataset's figures once."""
+    if tag == "diag/q_upper_bound":  # the dataset's bound (its best return), not a seed's
+        bound, best = line.reference(tag), line.reference("diag/best_data_return")
+        return f"{bound[-1]:.3g} ({best[-1]:.3g})" if bound and best else "—"
+    if tag == "diag/data_saturation":  # the data's: median over every batch
+        data = line.reference(tag)
+        return f"{np.median(data):.3g}" if data else "—"
+    values = line.last(tag)[1]
     return " / ".join(f"{v:.3g}" for v in values) if values else "—"
 
 
@@ -213,17 +221,7 @@ def health(ctx: Context) -> list[str] | NotRun:
         for line in task_lines:
             step, _ = line.last("diag/saturation")
             row = [line.label, f"{step:,}" if step is not None else "—"]
-            for tag, _ in _COLUMNS:
-                if tag == "diag/q_upper_bound":  # the dataset's, not a seed's
-                    bound, best = line.reference(tag), line.reference("diag/best_data_return")
-                    row.append(f"{bound[-1]:.3g} ({best[-1]:.3g})" if bound and best else "—")
-                    continue
-                if tag == "diag/data_saturation":  # the data's: median over every batch
-                    data = line.reference(tag)
-                    row.append(f"{np.median(data):.3g}" if data else "—")
-                    continue
-                row.append(_seeds_text(line.last(tag)[1]))
-            rows.append(row)
+            rows.append(row + [_column(line, tag) for tag, _ in _COLUMNS])
         lines += [f"**{task}**", "", f"![{task} diagnostics](figures/{path.name})", ""]
         lines += table(["program, setting", "step", *(name for _, name in _COLUMNS)], rows)
         lines.append("")

@@ -1,12 +1,7 @@
 """One cell's numbers: its sweep settings, its final scores (always the last evaluation, never
 the best over training), its hyperparameters, the rule that picks a grid's setting
-(``ETA_RULE``), and the paper's variant of its agent.
-
-The display name of an algorithm, the agent field that names the paper's variant of it
-(DQL(T), FQL(K) flow steps, FBRAC(T)) and the variant the paper's Table 1 and ablation ran
-come from the agent's spec (``ofql_jax.agents.AGENTS``); the sections never test an
-algorithm's name.
-"""
+(``ETA_RULE``), and its agent's variant as the paper names it, from the agent's spec
+(``ofql_jax.agents.AGENTS``): the sections never test an algorithm's name."""
 
 from __future__ import annotations
 
