@@ -43,13 +43,10 @@ def write_report(
     """
     suite = load_suite(suite_dir)
     if cost_json is None:
-        default = suite.directory / "cost.json"
-        paths = [default] if default.exists() else []
+        cost_json = [p for p in [suite.directory / "cost.json"] if p.exists()]
     elif isinstance(cost_json, (str, Path)):
-        paths = [Path(cost_json)]
-    else:
-        paths = [Path(p) for p in cost_json]
-    costs = load_costs(paths)
+        cost_json = [cost_json]
+    costs = load_costs([Path(p) for p in cost_json])
     figures = suite.directory / "figures"
     figures.mkdir(exist_ok=True)
     lines = []

@@ -28,7 +28,7 @@ from ofql_jax.agents import AGENTS
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.results.schema import load_results
 
-_PASS_A_SUITE = "pass a directory written by ofql_jax.suite"
+_FIX = "pass a directory written by ofql_jax.suite"
 MAIN_GROUP = "main"  # the main comparison; the group of a cell that names none
 
 
@@ -90,18 +90,17 @@ def load_suite(suite_dir: str | Path) -> Suite:
         raise OFQLError(
             f"{directory} is not a directory: pass the suite directory the suite runner wrote."
         )
-    meta = read_json(directory / "suite.json", _PASS_A_SUITE)
+    suite_json = directory / "suite.json"
+    meta = read_json(suite_json, _FIX)
     if not isinstance(meta, dict) or not isinstance(meta.get("cells"), list):
-        raise OFQLError(f"{directory / 'suite.json'} has no list of cells: {_PASS_A_SUITE}.")
+        raise OFQLError(f"{suite_json} has no list of cells: {_FIX}.")
     status_path = directory / "status.json"
     status = read_json(status_path, "the suite runner writes it") if status_path.exists() else {}
     states = status.get("cells", {}) if isinstance(status, dict) else {}
     cells = []
     for raw in meta["cells"]:
         if not isinstance(raw, dict) or not raw.get("name"):
-            raise OFQLError(
-                f"{directory / 'suite.json'} has a cell without a name ({raw!r:.80}): {_PASS_A_SUITE}."
-            )
+            raise OFQLError(f"{suite_json} has a cell without a name ({raw!r:.80}): {_FIX}.")
         name = str(raw["name"])
         algorithm = str(raw.get("algorithm", "unknown"))
         st = states.get(name, {})
@@ -127,10 +126,7 @@ def load_suite(suite_dir: str | Path) -> Suite:
                 program=str(raw.get("program") or name),
                 setting=dict(raw.get("setting") or {}),
                 state=str(st.get("state") or ("done" if results is not None else unrecorded)),
-                error=st.get("error"),
-                wall_seconds=st.get("wall_seconds"),
-                started=st.get("started"),
-                finished=st.get("finished"),
+                **{k: st.get(k) for k in ("error", "wall_seconds", "started", "finished")},
                 results=results,
                 problem=problem,
             )

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
 
 from ofql_jax.results import paper_numbers as paper
 from ofql_jax.results.aggregate import (
@@ -28,7 +27,7 @@ from ofql_jax.results.report.formatting import (
     plt,
     safe_name,
     save_figure,
-    steps_tick,
+    steps_axis,
     table,
     task_order,
 )
@@ -70,8 +69,7 @@ def paper_table1(task: str, algorithm: str, config: dict[str, Any]) -> str:
     value = f"{paper.TABLE1[task][column[0]]:.1f}"
     if algorithm != column[0]:
         value += f" ({paper.TABLE1_LABELS[column[0]]} column)"
-    differs = paper_variant_differs(algorithm, config)
-    if differs:
+    if differs := paper_variant_differs(algorithm, config):
         value += f" (paper: {differs})"
     return value
 
@@ -236,17 +234,15 @@ def curves(ctx: Context) -> list[str] | NotRun:
             Line2D([], [], color="0.3", ls="--", label="N = 1"),
         ]
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        ax.xaxis.set_major_formatter(FuncFormatter(steps_tick))
+        steps_axis(ax)
         ax.set_xlabel("gradient steps")
         ax.set_ylabel("normalised score")
         ax.set_title(f"{task}: mean over seeds, 95% bootstrap band", fontsize=10)
         ax.grid(alpha=0.3)
         path = ctx.figures / f"curves_{safe_name(task)}.png"
         save_figure(fig, path)
-        if drawn:
-            lines += [f"![{task}](figures/{path.name})", ""]
-        else:
-            lines += [f"{task}: no evaluations to draw.", ""]
+        text = f"![{task}](figures/{path.name})" if drawn else f"{task}: no evaluations to draw."
+        lines += [text, ""]
     return lines
 
 

@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from ofql_jax.core.tasks import TASKS  # noqa: E402
 
@@ -67,6 +68,11 @@ def task_order(tasks: Iterable[str]) -> list[str]:
 def steps_tick(value: float, _position=None) -> str:
     """An axis tick of gradient steps: ``"20k"``."""
     return f"{value / 1000:g}k" if value >= 1000 and value % 1000 == 0 else f"{value:g}"
+
+
+def steps_axis(ax: Any) -> None:
+    """Gradient steps on the x axis, ticked ``"20k"``."""
+    ax.xaxis.set_major_formatter(FuncFormatter(steps_tick))
 
 
 def save_figure(fig: Any, path: Path) -> None:

@@ -4,9 +4,9 @@ wrong per cell (the divergence monitor's flags, the cells that failed or did not
 
 from __future__ import annotations
 
-import datetime
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from ofql_jax.results.report.cells import Cell
@@ -35,12 +35,10 @@ def _versions(cells: Sequence[Cell]) -> str:
     for c in cells:
         for package, version in (c.results.get("versions") or {}).items():
             seen.setdefault(package, Counter())[str(version)] += 1
-    parts = [
-        f"{package} {next(iter(counts))}"
-        if len(counts) == 1
-        else f"{package} " + " / ".join(f"{v} ({n} cells)" for v, n in counts.items())
-        for package, counts in seen.items()
-    ]
+    parts = []
+    for package, counts in seen.items():
+        each = " / ".join(f"{v} ({n} cells)" for v, n in counts.items())
+        parts.append(f"{package} {next(iter(counts)) if len(counts) == 1 else each}")
     return ", ".join(parts) or "unknown (no results)"
 
 
@@ -55,9 +53,7 @@ def _wall_time(cells: Sequence[Cell]) -> str:
         f"- Wall time: {duration(sum(programs.values()))} summed over programs" if programs else ""
     )
     try:
-        span = datetime.datetime.fromisoformat(max(ends)) - datetime.datetime.fromisoformat(
-            min(starts)
-        )
+        span = datetime.fromisoformat(max(ends)) - datetime.fromisoformat(min(starts))
         wall += "; " if wall else "- Wall time: "
         wall += f"{duration(span.total_seconds())} from the first start ({min(starts)}) to "
         wall += f"the last finish ({max(ends)})"
@@ -82,7 +78,7 @@ def header(ctx: Context) -> list[str]:
         f"- Cells: {len(suite.cells)} ("
         + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
         + f"); {len(done)} with results",
-        f"- Written: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
+        f"- Written: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
     ]
     missing = [c for c in suite.cells if c.results is None or c.state == "failed"]
     if missing:

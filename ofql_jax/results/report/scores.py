@@ -30,9 +30,7 @@ class Outcome:
 
     def scores(self, entry: dict[str, Any], suffix: str = "") -> list[float | None] | None:
         values = entry.get(f"scores{suffix}")
-        if values is None:
-            return None
-        return [values[i] for i in self.members if i < len(values)]
+        return None if values is None else [values[i] for i in self.members if i < len(values)]
 
 
 def finite(values: Iterable[float | None] | None) -> np.ndarray:
@@ -58,8 +56,7 @@ def outcomes(results: dict[str, Any]) -> list[Outcome]:
 
 def final_entry(results: dict[str, Any]) -> dict[str, Any]:
     """The last evaluation (the final checkpoint's); {} without evaluations."""
-    evaluations = results.get("evaluations") or []
-    return evaluations[-1] if evaluations else {}
+    return (results.get("evaluations") or [{}])[-1]
 
 
 def candidates(results: dict[str, Any]) -> int | None:
