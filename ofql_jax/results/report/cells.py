@@ -136,13 +136,10 @@ def load_suite(suite_dir: str | Path) -> Suite:
 
 def load_costs(paths: Sequence[Path]) -> list[tuple[str, dict[str, Any]]]:
     """Each ``benchmarks/throughput.py`` output as (file name, contents)."""
-    out = []
+    out, fix = [], "pass a benchmarks/throughput.py JSON output with --cost"
     for path in paths:
-        data = read_json(path, "pass a benchmarks/throughput.py JSON output with --cost")
+        data = read_json(path, fix)
         if not isinstance(data, dict) or not isinstance(data.get("agents"), dict):
-            raise OFQLError(
-                f"{path} has no 'agents' entry: pass a benchmarks/throughput.py JSON output "
-                "with --cost."
-            )
+            raise OFQLError(f"{path} has no 'agents' entry: {fix}.")
         out.append((path.name, data))
     return out

@@ -139,9 +139,7 @@ def aggregates(ctx: Context) -> list[str] | NotRun:
     per_label: dict[str, dict[str, np.ndarray]] = {}
     algorithms: dict[str, str] = {}
     for cell in ctx.cells:
-        if cell.results is None:
-            continue
-        scores = final_scores(cell)
+        scores = final_scores(cell)  # none without results
         if scores.size:
             per_label.setdefault(cell.label, {}).setdefault(cell.task, scores)
             algorithms[cell.label] = cell.algorithm
@@ -318,12 +316,9 @@ FLOW_RATIO_INTRO = (
 def flow_ratio(ctx: Context) -> list[str] | NotRun:
     ours: dict[str, dict[float, np.ndarray]] = {}
     for cell in ctx.cells:
-        if cell.results is None:
-            continue
-        entry = final_entry(cell.results)
-        for point in grid_points(cell, ("flow_ratio",)):
+        for point in grid_points(cell, ("flow_ratio",)):  # none without results
             if "flow_ratio" in point.hparams:
-                scores = finite(point.outcome.scores(entry))
+                scores = finite(point.outcome.scores(final_entry(cell.results)))
                 ours.setdefault(cell.task, {})[float(point.hparams["flow_ratio"])] = scores
     if not ours:
         return NotRun("the suite has no flow_ratio cell with results.")
@@ -367,10 +362,8 @@ ETA_INTRO = (
 
 def _sweeps_eta(cell: Cell) -> bool:
     """A cell that sweeps eta itself, in whatever group."""
-    if "eta" in cell.sweep:
-        return True
     settings = (cell.results or {}).get("settings") or []
-    return any("eta" in (s.get("hparams") or {}) for s in settings)
+    return "eta" in cell.sweep or any("eta" in (s.get("hparams") or {}) for s in settings)
 
 
 @section("Eta grid", order=60, groups=("eta_grid",), intro=ETA_INTRO)

@@ -73,9 +73,8 @@ def _setting_key(name: str) -> tuple:
     """Order settings like ``eta=0.01`` < ``eta=0.1`` by value, not by text."""
     parts = []
     for part in name.split(","):
-        _, _, value = part.partition("=")
         try:
-            parts.append((0, float(value), part))
+            parts.append((0, float(part.partition("=")[2]), part))
         except ValueError:
             parts.append((1, 0.0, part))
     return tuple(parts)
@@ -194,8 +193,7 @@ def _column(line: HealthLine, tag: str) -> str:
 
 @section("Training health", order=80, groups=None, intro=INTRO)
 def health(ctx: Context) -> list[str] | NotRun:
-    tasks = task_order(c.task for c in ctx.cells)
-    found = {task: health_lines(ctx.suite, task) for task in tasks}
+    found = {t: health_lines(ctx.suite, t) for t in task_order(c.task for c in ctx.cells)}
     if not any(found.values()):
         return NotRun("no program has `diag/*` in its TensorBoard.")
     lines = []

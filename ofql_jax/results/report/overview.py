@@ -64,8 +64,7 @@ def _wall_time(cells: Sequence[Cell]) -> str:
 
 @section(None, order=0, groups=None)
 def header(ctx: Context) -> list[str]:
-    suite = ctx.suite
-    meta, status = suite.meta, suite.status
+    suite, meta, status = ctx.suite, ctx.suite.meta, ctx.suite.status
     lines = [f"# Suite report: {meta.get('suite', suite.directory.name)}", ""]
     if meta.get("description"):
         lines += [str(meta["description"]), ""]
