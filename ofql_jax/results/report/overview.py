@@ -43,6 +43,7 @@ def _versions(cells: Sequence[Cell]) -> str:
 
 
 def _wall_time(cells: Sequence[Cell]) -> str:
+    """The wall-time line: summed over programs, and from the first start to the last finish."""
     programs: dict[str, float] = {}  # cells of one program share its wall time
     for c in cells:
         if c.wall_seconds is not None:
