@@ -25,9 +25,9 @@ from ofql_jax.results.aggregate import (
     stratified_bootstrap_ci,
 )
 from ofql_jax.results.report import GROUPS, load_suite, main, registry, write_report
+from ofql_jax.results.report.cost import median_chunk_rate
+from ofql_jax.results.report.health import health_lines
 from ofql_jax.results.report.scores import ETA_RULE
-from ofql_jax.results.report.sections.cost import median_chunk_rate
-from ofql_jax.results.report.sections.health import health_lines
 
 # --- fabricated results --------------------------------------------------------------------
 

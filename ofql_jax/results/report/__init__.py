@@ -1,27 +1,12 @@
 """A suite's report: ``python -m ofql_jax.report SUITE_DIR [--cost=throughput.json]``.
 
 Reads a suite directory written by the suite runner (the contract is in ``cells``) and writes
-``SUITE_DIR/report.md`` with PNG figures in ``SUITE_DIR/figures/``, one section after another
-(``sections/``, in their registered order):
-
-* the suite, machine, commands, wall time and versions, and the caveat that scores on
-  replica or Gymnasium v5 datasets are a different benchmark from the paper's D4RL v2;
-* final scores per (task, algorithm): mean +- std over seeds with N candidates and with
-  N = 1, steps, seeds, data source and env id, beside the paper's Table 1 number;
-* aggregates over tasks per algorithm (mean and IQM, stratified-bootstrap 95% CIs);
-* learning curves per task (mean over seeds, 95% percentile-bootstrap band over seeds);
-* the one-step ablation and flow-ratio tables beside the paper's;
-* every eta grid, with the chosen value and the rule;
-* cost (a ``benchmarks/throughput.py`` output and the cells' own training rates) as ratios
-  to OFQL beside the paper's Figure 3;
-* training health per task: each program's ``diag/*`` curves from its TensorBoard, with a
-  table of each seed's last values; a program still training is shown to its last chunk;
-* the divergence monitor's flags per cell, and the cells that failed or did not finish.
-
-Every section says "not run" when its cells are absent. "Final" is always the last
-evaluation, never the best over training. A section declares the suite groups it reports
-(``registry.section``); ``GROUPS`` are those groups, the ones a suite's cells may name.
-What the report knows about particular agents is in ``labels``.
+``SUITE_DIR/report.md`` with PNG figures in ``SUITE_DIR/figures/``: the sections in their
+registered order (``registry``), each in the module of its part of the report: ``overview``
+(the suite's head, divergence flags, failed cells), ``comparison`` (final scores, aggregates,
+learning curves, the ablations, eta grids), ``cost`` and ``health``.
+Every section says "not run" when its cells are absent. A section declares the suite groups
+it reports; ``GROUPS`` are those groups, the ones a suite's cells may name.
 
 Example:
     >>> write_report("runs/suite-cpu")  # doctest: +SKIP
@@ -36,7 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ofql_jax.core.errors import OFQLError
-from ofql_jax.results.report import registry, sections  # noqa: F401 (registers the sections)
+from ofql_jax.results.report import (  # noqa: F401 (importing a module registers its sections)
+    comparison,
+    cost,
+    health,
+    overview,
+    registry,
+)
 from ofql_jax.results.report.cells import load_costs, load_suite
 
 GROUPS = registry.groups()
@@ -52,13 +43,10 @@ def write_report(
     """
     suite = load_suite(suite_dir)
     if cost_json is None:
-        default = suite.directory / "cost.json"
-        paths = [default] if default.exists() else []
+        cost_json = [p for p in [suite.directory / "cost.json"] if p.exists()]
     elif isinstance(cost_json, (str, Path)):
-        paths = [Path(cost_json)]
-    else:
-        paths = [Path(p) for p in cost_json]
-    costs = load_costs(paths)
+        cost_json = [cost_json]
+    costs = load_costs([Path(p) for p in cost_json])
     figures = suite.directory / "figures"
     figures.mkdir(exist_ok=True)
     lines = []

@@ -24,11 +24,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ofql_jax.agents import AGENTS
 from ofql_jax.core.errors import OFQLError
-from ofql_jax.results.report.labels import agent_label
 from ofql_jax.results.schema import load_results
 
+_FIX = "pass a directory written by ofql_jax.suite"
 MAIN_GROUP = "main"  # the main comparison; the group of a cell that names none
+
+
+def agent_label(algorithm: str) -> str:
+    """The report's name of an algorithm when the suite gives none: ``"flow BC"``."""
+    spec = AGENTS.get(algorithm)
+    return spec.label if spec is not None else algorithm
 
 
 @dataclasses.dataclass
@@ -76,13 +83,6 @@ def read_json(path: Path, what: str) -> Any:
         raise OFQLError(f"{path} cannot be read as JSON ({err}): {what}.") from None
 
 
-def _unrecorded_state(results: dict[str, Any] | None, status_path: Path) -> str:
-    """The state of a cell status.json does not mention."""
-    if results is not None:
-        return "done"
-    return "not started" if status_path.exists() else "unknown"
-
-
 def load_suite(suite_dir: str | Path) -> Suite:
     """Read suite.json, status.json (optional) and every cell's results.json that exists."""
     directory = Path(suite_dir)
@@ -90,22 +90,17 @@ def load_suite(suite_dir: str | Path) -> Suite:
         raise OFQLError(
             f"{directory} is not a directory: pass the suite directory the suite runner wrote."
         )
-    meta = read_json(directory / "suite.json", "pass a directory written by ofql_jax.suite")
+    suite_json = directory / "suite.json"
+    meta = read_json(suite_json, _FIX)
     if not isinstance(meta, dict) or not isinstance(meta.get("cells"), list):
-        raise OFQLError(
-            f"{directory / 'suite.json'} has no list of cells: pass a directory written by "
-            "ofql_jax.suite."
-        )
+        raise OFQLError(f"{suite_json} has no list of cells: {_FIX}.")
     status_path = directory / "status.json"
     status = read_json(status_path, "the suite runner writes it") if status_path.exists() else {}
     states = status.get("cells", {}) if isinstance(status, dict) else {}
     cells = []
     for raw in meta["cells"]:
         if not isinstance(raw, dict) or not raw.get("name"):
-            raise OFQLError(
-                f"{directory / 'suite.json'} has a cell without a name ({raw!r:.80}): pass a "
-                "directory written by ofql_jax.suite."
-            )
+            raise OFQLError(f"{suite_json} has a cell without a name ({raw!r:.80}): {_FIX}.")
         name = str(raw["name"])
         algorithm = str(raw.get("algorithm", "unknown"))
         st = states.get(name, {})
@@ -116,6 +111,7 @@ def load_suite(suite_dir: str | Path) -> Suite:
             problem = None if results is not None else "no results.json"
         except OFQLError as err:
             results, problem = None, str(err)
+        unrecorded = "not started" if status_path.exists() else "unknown"  # not in status.json
         cells.append(
             Cell(
                 name=name,
@@ -129,11 +125,8 @@ def load_suite(suite_dir: str | Path) -> Suite:
                 workdir=workdir,
                 program=str(raw.get("program") or name),
                 setting=dict(raw.get("setting") or {}),
-                state=str(st.get("state") or _unrecorded_state(results, status_path)),
-                error=st.get("error"),
-                wall_seconds=st.get("wall_seconds"),
-                started=st.get("started"),
-                finished=st.get("finished"),
+                state=str(st.get("state") or ("done" if results is not None else unrecorded)),
+                **{k: st.get(k) for k in ("error", "wall_seconds", "started", "finished")},
                 results=results,
                 problem=problem,
             )
@@ -143,13 +136,10 @@ def load_suite(suite_dir: str | Path) -> Suite:
 
 def load_costs(paths: Sequence[Path]) -> list[tuple[str, dict[str, Any]]]:
     """Each ``benchmarks/throughput.py`` output as (file name, contents)."""
-    out = []
+    out, fix = [], "pass a benchmarks/throughput.py JSON output with --cost"
     for path in paths:
-        data = read_json(path, "pass a benchmarks/throughput.py JSON output with --cost")
+        data = read_json(path, fix)
         if not isinstance(data, dict) or not isinstance(data.get("agents"), dict):
-            raise OFQLError(
-                f"{path} has no 'agents' entry: pass a benchmarks/throughput.py JSON output "
-                "with --cost."
-            )
+            raise OFQLError(f"{path} has no 'agents' entry: {fix}.")
         out.append((path.name, data))
     return out

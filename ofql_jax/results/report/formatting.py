@@ -14,9 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from ofql_jax.core.tasks import TASKS  # noqa: E402
-from ofql_jax.results.report.cells import Cell, Suite  # noqa: E402
 
 DPI = 100
 
@@ -65,19 +65,14 @@ def task_order(tasks: Iterable[str]) -> list[str]:
     return sorted(set(tasks), key=lambda t: (known.index(t) if t in known else len(known), t))
 
 
-def label_order(cells: Sequence[Cell]) -> list[str]:
-    """The distinct labels in the order the cells first use them."""
-    return list(dict.fromkeys(c.label for c in cells))
-
-
-def suite_tasks(suite: Suite) -> list[str]:
-    """Every task of the suite, in task order."""
-    return task_order(c.task for c in suite.cells)
-
-
 def steps_tick(value: float, _position=None) -> str:
     """An axis tick of gradient steps: ``"20k"``."""
     return f"{value / 1000:g}k" if value >= 1000 and value % 1000 == 0 else f"{value:g}"
+
+
+def steps_axis(ax: Any) -> None:
+    """Gradient steps on the x axis, ticked ``"20k"``."""
+    ax.xaxis.set_major_formatter(FuncFormatter(steps_tick))
 
 
 def save_figure(fig: Any, path: Path) -> None:

@@ -6,9 +6,8 @@ groups of cells it reads and its place in the report::
     @section("Flow-ratio ablation", order=50, groups=("flow_ratio",), intro="flow_ratio = ...")
     def flow_ratio(ctx: Context) -> list[str] | NotRun: ...
 
-The suite groups are the groups the sections declare (``groups()``), so a new group is a new
-section module that names it, imported in ``sections/__init__.py``. The report writes each
-section's ``## title``, then either ``Not run: <why>`` or its intro and its lines.
+The suite groups are the groups the sections declare (``groups()``): a new group is a new
+section that names it, in a module the package's ``__init__`` imports.
 """
 
 from __future__ import annotations
@@ -55,6 +54,7 @@ class Section:
     write: Write
 
     def render(self, ctx: Context) -> list[str]:
+        """``## title``, then either ``Not run: <why>`` or the intro and the section's lines."""
         lines = [f"## {self.title}", ""] if self.title else []
         body = self.write(ctx)
         if isinstance(body, NotRun):

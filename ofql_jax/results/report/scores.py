@@ -1,9 +1,7 @@
-"""One cell's numbers: its sweep settings, its final scores, its hyperparameters, and the rule
-that picks a grid's setting.
-
-"Final" is always the last evaluation, never the best over training. A cell of a sweep is
-reported with the setting ``choose`` picks (``ETA_RULE``).
-"""
+"""One cell's numbers: its sweep settings, its final scores (always the last evaluation, never
+the best over training), its hyperparameters, the rule that picks a grid's setting
+(``ETA_RULE``), and its agent's variant as the paper names it, from the agent's spec
+(``ofql_jax.agents.AGENTS``): the sections never test an algorithm's name."""
 
 from __future__ import annotations
 
@@ -14,9 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ofql_jax.results.report.cells import Cell
+from ofql_jax.agents import AGENTS
+from ofql_jax.results import paper_numbers as paper
+from ofql_jax.results.report.cells import Cell, agent_label
 
 ETA_RULE = "highest final N-candidate score averaged over seeds"
+COST_REFERENCE = "ofql"  # cost is reported as ratios to this agent, as the paper's Figure 3
 
 
 @dataclasses.dataclass
@@ -29,9 +30,7 @@ class Outcome:
 
     def scores(self, entry: dict[str, Any], suffix: str = "") -> list[float | None] | None:
         values = entry.get(f"scores{suffix}")
-        if values is None:
-            return None
-        return [values[i] for i in self.members if i < len(values)]
+        return None if values is None else [values[i] for i in self.members if i < len(values)]
 
 
 def finite(values: Iterable[float | None] | None) -> np.ndarray:
@@ -57,8 +56,7 @@ def outcomes(results: dict[str, Any]) -> list[Outcome]:
 
 def final_entry(results: dict[str, Any]) -> dict[str, Any]:
     """The last evaluation (the final checkpoint's); {} without evaluations."""
-    evaluations = results.get("evaluations") or []
-    return evaluations[-1] if evaluations else {}
+    return (results.get("evaluations") or [{}])[-1]
 
 
 def candidates(results: dict[str, Any]) -> int | None:
@@ -148,10 +146,8 @@ def choose(points: Sequence[GridPoint]) -> GridPoint | None:
 def data_source(results: dict[str, Any]) -> str:
     """Where a run's data came from, as the report's tables say it."""
     source = results.get("data_source")
-    if source == "official":
-        return "official Minari"
-    if source == "replica":
-        return "replica"
+    if source in ("official", "replica"):
+        return "official Minari" if source == "official" else "replica"
     if source == "dataset_id":  # --config.dataset_id: a Minari dataset named explicitly
         return f"other ({results.get('dataset_id', '?')})"
     return f"other ({source})" if source else "unknown"
@@ -160,3 +156,33 @@ def data_source(results: dict[str, Any]) -> str:
 def env_id(results: dict[str, Any]) -> str:
     """The environment a run was evaluated in."""
     return str(results.get("env_id") or "unknown")
+
+
+def variant_steps(algorithm: str, config: dict[str, Any] | None = None) -> int | None:
+    """DQL's T, FQL's flow steps or FBRAC's training steps; the agent's default if unset."""
+    spec = AGENTS.get(algorithm)
+    field = spec.variant_field if spec is not None else None
+    if field is None:
+        return None
+    if config and field in config:
+        return int(config[field])
+    return int(spec.default_config()[field])
+
+
+def variant_name(algorithm: str, steps: int | None) -> str:
+    """``"DQL(5)"``, ``"FQL(10)"``, ``"FBRAC(5)"``, ``"OFQL"``, ``"flow BC"``: the paper's style."""
+    ref = paper.cost_entry(algorithm, steps)
+    if ref is not None:
+        return ref.label
+    name = agent_label(algorithm)
+    return f"{name}({steps})" if steps is not None else name
+
+
+def paper_variant_differs(algorithm: str, config: dict[str, Any]) -> str | None:
+    """``"T = 5"`` when a cell runs another variant than the paper's Table 1 (DQL with T != 5);
+    None when it runs the paper's or the paper fixes none."""
+    spec = AGENTS.get(algorithm)
+    steps = spec.paper_variant if spec is not None else None
+    if steps is None or variant_steps(algorithm, config) == steps:
+        return None
+    return f"T = {steps}"

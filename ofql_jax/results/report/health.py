@@ -1,7 +1,5 @@
-"""Training health per task: each program's ``diag/*`` TensorBoard curves (Q of the policy's
-actions against the dataset's bound, action saturation against the data's, distance to the
-data, L_FBC at the one-step map, the Q term's gradient ratio), with each seed's last values.
-A program still training is shown to its last chunk."""
+"""Training health per task: each program's ``diag/*`` TensorBoard curves (``_PANELS``) and
+each seed's last values (``_COLUMNS``)."""
 
 from __future__ import annotations
 
@@ -11,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter
 
 from ofql_jax.agents.base import Q_POLICY_MEAN
 from ofql_jax.results.report.cells import Suite
@@ -20,7 +17,7 @@ from ofql_jax.results.report.formatting import (
     plt,
     safe_name,
     save_figure,
-    steps_tick,
+    steps_axis,
     table,
     task_order,
 )
@@ -47,22 +44,14 @@ class _Panel:
     references: tuple[tuple[str, str, str], ...] = ()  # drawn flat: (tag, style, legend text)
 
 
+_Q_BOUNDS = (
+    ("diag/q_upper_bound", "--", "bound max r / (1 - γ)"),
+    ("diag/best_data_return", ":", "best discounted return in the data"),
+)
+_DATA_SATURATION = (("diag/data_saturation", "--", "the data's saturation"),)
 _PANELS = (
-    _Panel(
-        Q_POLICY_MEAN,
-        "Q(s, π): critics' value of the policy's actions",
-        log=False,
-        references=(
-            ("diag/q_upper_bound", "--", "bound max r / (1 - γ)"),
-            ("diag/best_data_return", ":", "best discounted return in the data"),
-        ),
-    ),
-    _Panel(
-        "diag/saturation",
-        "saturation: |a| > 0.99",
-        log=False,
-        references=(("diag/data_saturation", "--", "the data's saturation"),),
-    ),
+    _Panel(Q_POLICY_MEAN, "Q(s, π): critics' value of the policy's actions", False, _Q_BOUNDS),
+    _Panel("diag/saturation", "saturation: |a| > 0.99", False, _DATA_SATURATION),
     _Panel("diag/one_step_mse_to_data", "policy action to data action, squared distance"),
     _Panel("diag/bc_loss_endpoint", "L_FBC at the one-step map (r, t) = (0, 1)"),
     _Panel("diag/grad_ratio", "grad ratio: weighted Q term / BC term"),
@@ -84,9 +73,8 @@ def _setting_key(name: str) -> tuple:
     """Order settings like ``eta=0.01`` < ``eta=0.1`` by value, not by text."""
     parts = []
     for part in name.split(","):
-        _, _, value = part.partition("=")
         try:
-            parts.append((0, float(value), part))
+            parts.append((0, float(part.partition("=")[2]), part))
         except ValueError:
             parts.append((1, 0.0, part))
     return tuple(parts)
@@ -124,6 +112,10 @@ class HealthLine:
         return step, [dict(s[tag])[step] for s in self.seeds.values() if s.get(tag)]
 
 
+def _diag(run: Path) -> dict[str, list[tuple[int, float]]]:
+    return {tag: v for tag, v in read_scalars(run).items() if tag.startswith("diag/")}
+
+
 def health_lines(suite: Suite, task: str) -> list[HealthLine]:
     """Every program of ``task`` with ``diag/*`` in its TensorBoard, one line per setting.
 
@@ -141,16 +133,10 @@ def health_lines(suite: Suite, task: str) -> list[HealthLine]:
             settings = (d for d in tb.glob("*") if d.is_dir() and any(d.glob("seed_*")))
             folders = sorted(settings, key=lambda d: _setting_key(d.name))
         for folder in folders:
-            seeds = {}
-            for run in sorted(folder.glob("seed_*")):
-                scalars = read_scalars(run)
-                diag = {tag: v for tag, v in scalars.items() if tag.startswith("diag/")}
-                if diag:
-                    seeds[run.name] = diag
+            seeds = {run.name: d for run in sorted(folder.glob("seed_*")) if (d := _diag(run))}
             if seeds:
                 name = label if folder == tb else f"{label} {folder.name}"
-                shared = read_scalars(folder / "mean") if (folder / "mean").is_dir() else {}
-                shared = {t: v for t, v in shared.items() if t.startswith("diag/")}
+                shared = _diag(folder / "mean") if (folder / "mean").is_dir() else {}
                 lines.append(HealthLine(name, seeds, shared))
     return lines
 
@@ -176,7 +162,7 @@ def _health_figure(task: str, lines: list[HealthLine], path: Path) -> None:
         if panel.log:
             ax.set_yscale("log")
         ax.set_title(panel.title, fontsize=8)
-        ax.xaxis.set_major_formatter(FuncFormatter(steps_tick))
+        steps_axis(ax)
         ax.tick_params(which="both", labelsize=7)
         ax.grid(alpha=0.3)
     found: dict[str, Any] = {}
@@ -193,14 +179,21 @@ def _health_figure(task: str, lines: list[HealthLine], path: Path) -> None:
     save_figure(fig, path)
 
 
-def _seeds_text(values: list[float]) -> str:
+def _column(line: HealthLine, tag: str) -> str:
+    """Each seed's last value of ``tag``; the dataset's figures once."""
+    if tag == "diag/q_upper_bound":  # the dataset's bound (its best return), not a seed's
+        bound, best = line.reference(tag), line.reference("diag/best_data_return")
+        return f"{bound[-1]:.3g} ({best[-1]:.3g})" if bound and best else "—"
+    if tag == "diag/data_saturation":  # the data's: median over every batch
+        data = line.reference(tag)
+        return f"{np.median(data):.3g}" if data else "—"
+    values = line.last(tag)[1]
     return " / ".join(f"{v:.3g}" for v in values) if values else "—"
 
 
 @section("Training health", order=80, groups=None, intro=INTRO)
 def health(ctx: Context) -> list[str] | NotRun:
-    tasks = task_order(c.task for c in ctx.cells)
-    found = {task: health_lines(ctx.suite, task) for task in tasks}
+    found = {t: health_lines(ctx.suite, t) for t in task_order(c.task for c in ctx.cells)}
     if not any(found.values()):
         return NotRun("no program has `diag/*` in its TensorBoard.")
     lines = []
@@ -213,17 +206,7 @@ def health(ctx: Context) -> list[str] | NotRun:
         for line in task_lines:
             step, _ = line.last("diag/saturation")
             row = [line.label, f"{step:,}" if step is not None else "—"]
-            for tag, _ in _COLUMNS:
-                if tag == "diag/q_upper_bound":  # the dataset's, not a seed's
-                    bound, best = line.reference(tag), line.reference("diag/best_data_return")
-                    row.append(f"{bound[-1]:.3g} ({best[-1]:.3g})" if bound and best else "—")
-                    continue
-                if tag == "diag/data_saturation":  # the data's: median over every batch
-                    data = line.reference(tag)
-                    row.append(f"{np.median(data):.3g}" if data else "—")
-                    continue
-                row.append(_seeds_text(line.last(tag)[1]))
-            rows.append(row)
+            rows.append(row + [_column(line, tag) for tag, _ in _COLUMNS])
         lines += [f"**{task}**", "", f"![{task} diagnostics](figures/{path.name})", ""]
         lines += table(["program, setting", "step", *(name for _, name in _COLUMNS)], rows)
         lines.append("")

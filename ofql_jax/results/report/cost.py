@@ -12,9 +12,13 @@ import numpy as np
 from ofql_jax.results import paper_numbers as paper
 from ofql_jax.results.report.cells import Cell
 from ofql_jax.results.report.formatting import DPI, fmt, plt, save_figure, table
-from ofql_jax.results.report.labels import COST_REFERENCE, variant_name, variant_steps
 from ofql_jax.results.report.registry import Context, NotRun, section
-from ofql_jax.results.report.scores import agent_config
+from ofql_jax.results.report.scores import (
+    COST_REFERENCE,
+    agent_config,
+    variant_name,
+    variant_steps,
+)
 from ofql_jax.results.writers import read_scalars
 
 INTRO = (
@@ -51,29 +55,18 @@ def _bench_rows(costs: list[tuple[str, dict[str, Any]]]) -> tuple[list[list], li
             steps = variant_steps(algorithm, e.get("overrides") or {})
             ref = paper.cost_entry(algorithm, steps)
             same = e.get("decision") == base.get("decision")
-            r = CostRow(
-                variant_name(algorithm, steps),
-                _ratio(base.get("train_updates_per_s"), e.get("train_updates_per_s")),
-                _ratio(e.get("decisions_per_s"), base.get("decisions_per_s")),
-                same,
-                ref,
-            )
+            time = _ratio(base.get("train_updates_per_s"), e.get("train_updates_per_s"))
+            decision = _ratio(e.get("decisions_per_s"), base.get("decisions_per_s"))
+            r = CostRow(variant_name(algorithm, steps), time, decision, same, ref)
             ratios.append(r)
             decisions = fmt(e.get("decisions_per_s")) + ("" if same else f" ({e.get('decision')})")
-            rows.append(
-                [
-                    f"{key} ({source})" if len(costs) > 1 else key,
-                    r.name,
-                    fmt(e.get("train_updates_per_s")),
-                    fmt(e.get("hours_per_1m_steps"), 2),
-                    decisions,
-                    fmt(r.time_ratio, 2),
-                    fmt(ref.time_ratio_to_ofql, 2) if ref else "—",
-                    fmt(r.decision_ratio, 2) + ("" if same else " (another decision)"),
-                    fmt(ref.decision_ratio_to_ofql, 2) if ref else "—",
-                    f"{ref.hours_per_1m_steps} h, {ref.decisions_per_s} Hz" if ref else "—",
-                ]
-            )
+            row = [f"{key} ({source})" if len(costs) > 1 else key, r.name]
+            row += [fmt(e.get("train_updates_per_s")), fmt(e.get("hours_per_1m_steps"), 2)]
+            row += [decisions, fmt(r.time_ratio, 2), fmt(ref.time_ratio_to_ofql, 2) if ref else "—"]
+            row.append(fmt(r.decision_ratio, 2) + ("" if same else " (another decision)"))
+            row.append(fmt(ref.decision_ratio_to_ofql, 2) if ref else "—")
+            row.append(f"{ref.hours_per_1m_steps} h, {ref.decisions_per_s} Hz" if ref else "—")
+            rows.append(row)
     return rows, ratios
 
 
@@ -119,16 +112,8 @@ def _cell_rows(ctx: Context) -> tuple[list[list], list[CostRow]]:
         rate = float(np.median(values))
         r = CostRow(variant_name(c.algorithm, steps), _ratio(base, rate), None, False, ref)
         ratios.append(r)
-        rows.append(
-            [
-                label,
-                len(values),
-                ", ".join(map(str, sorted(members[label]))),
-                fmt(rate),
-                fmt(r.time_ratio, 2),
-                fmt(ref.time_ratio_to_ofql, 2) if ref else "—",
-            ]
-        )
+        row = [label, len(values), ", ".join(map(str, sorted(members[label]))), fmt(rate)]
+        rows.append(row + [fmt(r.time_ratio, 2), fmt(ref.time_ratio_to_ofql, 2) if ref else "—"])
     return rows, ratios
 
 
@@ -148,25 +133,20 @@ def _cost_figure(bench: list[CostRow], cells: list[CostRow], path: Path) -> bool
     names = [n for n, v in values.items() if v]
     if not names:
         return False
-    panels = (
-        (
-            "training time / OFQL's (> 1: slower)",
-            (
-                ("bench_time", "ours, benchmark"),
-                ("cells_time", "ours, suite cells"),
-                ("paper_time", "paper (A100)"),
-            ),
-        ),
-        (
-            "decisions/s / OFQL's (< 1: slower)",
-            (("bench_decision", "ours, benchmark"), ("paper_decision", "paper (A100)")),
-        ),
-    )
+    ours, a100 = "ours, benchmark", "paper (A100)"
+    panels = {  # title: {series: legend}
+        "training time / OFQL's (> 1: slower)": {
+            "bench_time": ours,
+            "cells_time": "ours, suite cells",
+            "paper_time": a100,
+        },
+        "decisions/s / OFQL's (< 1: slower)": {"bench_decision": ours, "paper_decision": a100},
+    }
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), dpi=DPI)
     x = np.arange(len(names))
-    for ax, (title, series) in zip(axes, panels, strict=True):
+    for ax, (title, series) in zip(axes, panels.items(), strict=True):
         width = 0.8 / len(series)
-        for k, (key, text) in enumerate(series):
+        for k, (key, text) in enumerate(series.items()):
             heights = [values[n].get(key, np.nan) for n in names]
             ax.bar(x + (k - (len(series) - 1) / 2) * width, heights, width, label=text)
         ax.axhline(1.0, color="0.3", lw=0.8)
