@@ -1,33 +1,11 @@
 """The results schema: what ``results.json`` holds, written and read in one place.
 
-One training run (``ofql_jax.training.experiment.Experiment``) writes ``<workdir>/results.json``
-through ``RunResults``; ``load_results`` reads it back (for ``load_run``, the suite and the
-report) in the current layout. ``schema_version`` says which layout a file has: absent = 1, the
-files written before the field existed, which hold the same keys. Its keys:
-
-- what was trained: ``algorithm``, ``task``, ``dataset_id``, ``data_source`` (official |
-  replica | ...), ``data_source_reason``, ``dataset_sha256``, ``env_id`` (the evaluation
-  environment, e.g. ``Hopper-v5``), ``acting`` (what acting needs without the dataset: env
-  spec, spaces, score reference; ``ofql_jax.evaluation.acting``), ``num_seeds``, ``seeds``,
-  ``steps``, ``protocol``, ``protocol_settings``, ``eval_settings``, ``score_normalization``,
-  ``config``;
-- scores: ``evaluations`` (one entry per evaluation, ``evaluation_entry``: ``step``,
-  ``candidates``, ``scores<suffix>`` and ``returns<suffix>`` per member for each
-  ``EvalVariant``, and the ``diagnostics`` then), and the final summaries
-  ``final_scores<suffix>``, ``mean<suffix>``, ``std<suffix>`` (over the members that did not
-  diverge; ``None`` when none is left);
-- a sweep adds ``members`` (label, seed, setting; setting-major) and ``settings`` (per
-  setting: ``hparams``, ``name`` and its own summaries);
-- health: ``diverged_seeds`` (non-finite) and ``value_diverged_seeds`` (Q left the dataset's
-  bounds), each ``{label: step}``, ``value_bounds``, ``data_saturation``, ``diagnostics``;
-- cost and provenance: ``updates_per_second`` (the median over this process's training
-  chunks, so a paused chunk counts once), ``seed_updates_per_second``,
-  ``compile_seconds``, ``compilation_cache_hits`` (programs this process loaded from the
-  persistent compilation cache for the run), ``matmul_precision`` (what the run's programs
-  were compiled at: ``config.matmul_precision``, set process-wide before anything compiles
-  by ``ofql_jax.training.runtime.set_matmul_precision`` and read back from JAX; highest = true
-  float32; default = TF32 on recent NVIDIA GPUs, float32 on CPUs), ``versions``,
-  ``backend``, ``device_count``, ``devices``.
+A training run (``ofql_jax.training.experiment``) writes ``<workdir>/results.json`` from a
+``RunResults`` (its fields, ``provenance()``, the final summaries of ``summarize`` and the
+``evaluations``, each an ``evaluation_entry``; docs/running.md lists the keys for users);
+``load_results`` reads it back in the current layout for ``load_run``, the suite and the report.
+``schema_version`` says which layout a file has: absent = 1, files written before the field
+existed, which hold the same keys.
 
 Example:
     >>> summarize({"scores": [10.0, None, 30.0]}, [0, 1, 2], ["0", "1", "2"], {"1": 5}, [""])
@@ -52,7 +30,7 @@ from ofql_jax.core.types import Transitions
 from ofql_jax.results.writers import write_json_atomic
 
 RESULTS_FILE = "results.json"
-SCHEMA_VERSION = 2  # 1 (no schema_version key): written before the field existed, same keys
+SCHEMA_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,12 +86,6 @@ def finite_or_none(values: Iterable[float]) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in values]
 
 
-def mean_std(scores: np.ndarray, alive: np.ndarray) -> tuple[float | None, float | None]:
-    """Mean and (population) std over the members marked alive; ``(None, None)`` if none."""
-    kept = scores[alive]
-    return (float(kept.mean()), float(kept.std())) if kept.size else (None, None)
-
-
 def summarize(
     final: Mapping[str, Any],
     members: Sequence[int],
@@ -134,9 +106,10 @@ def summarize(
         picked = [final[f"scores{suffix}"][i] for i in members]
         scores = np.array([np.nan if v is None else v for v in picked], np.float64)
         alive = np.array([labels[i] not in diverged for i in members], bool)
-        mean, std = mean_std(scores, alive & np.isfinite(scores))
+        kept = scores[alive & np.isfinite(scores)]  # population std; None when none is left
         out[f"final_scores{suffix}"] = picked
-        out[f"mean{suffix}"], out[f"std{suffix}"] = mean, std
+        out[f"mean{suffix}"] = float(kept.mean()) if kept.size else None
+        out[f"std{suffix}"] = float(kept.std()) if kept.size else None
     return out
 
 
@@ -198,8 +171,7 @@ def transitions_hash(transitions: Transitions) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class RunResults:
-    """``results.json`` field by field (the module docstring says what each holds);
-    ``to_json`` lays it out as the file has it."""
+    """``results.json`` field by field; ``to_json`` lays it out as the file has it."""
 
     algorithm: str
     task: str
@@ -207,8 +179,8 @@ class RunResults:
     data_source: str
     data_source_reason: str
     dataset_sha256: str
-    env_id: str | None
-    acting: dict[str, Any]
+    env_id: str | None  # the evaluation environment, e.g. Hopper-v5
+    acting: dict[str, Any]  # what acting needs without the dataset (evaluation.acting)
     num_seeds: int
     seeds: list[int]
     steps: int
@@ -222,11 +194,11 @@ class RunResults:
     value_bounds: dict[str, float]
     data_saturation: float
     diagnostics: dict[str, list[float | None]]
-    updates_per_second: float | None
+    updates_per_second: float | None  # median over the chunks: a paused one counts once
     seed_updates_per_second: float | None
     compile_seconds: float
-    compilation_cache_hits: int
-    matmul_precision: str
+    compilation_cache_hits: int  # programs loaded from the persistent compilation cache
+    matmul_precision: str  # read back from JAX: highest = float32, default = TF32 on new GPUs
     summaries: dict[str, Any]  # final_scores<suffix>, mean<suffix>, std<suffix> of all members
     evaluations: list[dict[str, Any]]
     config: dict[str, Any]
@@ -255,25 +227,9 @@ def write_results(workdir: str | Path, results: RunResults) -> None:
     write_json_atomic(Path(workdir) / RESULTS_FILE, results.to_json())
 
 
-def upgrade_results(raw: dict[str, Any], path: str | Path) -> dict[str, Any]:
-    """A results.json of any known ``schema_version`` in the current layout."""
-    version = raw.get("schema_version", 1)
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise OFQLError(
-            f"{path} has results schema version {version!r}, newer than this ofql-jax reads "
-            f"({SCHEMA_VERSION}): read it with the ofql-jax version that wrote it."
-        )
-    # Version 1 holds the same keys; it only lacks the version itself.
-    return {"schema_version": SCHEMA_VERSION, **{k: v for k, v in raw.items()
-                                                if k != "schema_version"}}  # fmt: skip
-
-
 def load_results(workdir: str | Path) -> dict[str, Any] | None:
     """``<workdir>/results.json`` in the current layout; ``None`` when the run has not finished.
-
-    Raises ``OFQLError`` for a file that exists but cannot be read as JSON, or one written
-    by a newer ofql-jax.
-    """
+    Raises ``OFQLError`` for a file that is not JSON, or one written by a newer ofql-jax."""
     path = Path(workdir) / RESULTS_FILE
     if not path.exists():
         return None
@@ -284,7 +240,14 @@ def load_results(workdir: str | Path) -> dict[str, Any] | None:
             f"{path} cannot be read as JSON ({err}): re-run the training command for "
             f"{Path(workdir)} to rewrite it."
         ) from err
-    return upgrade_results(raw, path)
+    version = raw.get("schema_version", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise OFQLError(
+            f"{path} has results schema version {version!r}, newer than this ofql-jax reads "
+            f"({SCHEMA_VERSION}): read it with the ofql-jax version that wrote it."
+        )
+    raw.pop("schema_version", None)  # version 1 holds the same keys, only lacks this one
+    return {"schema_version": SCHEMA_VERSION, **raw}
 
 
 def _pick(value: Any, index: Sequence[int], width: int) -> Any:

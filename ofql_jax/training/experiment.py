@@ -1,17 +1,13 @@
 """One training run: ``setup`` builds it, ``Experiment.run`` trains it.
 
-``setup(config, workdir)`` returns one frozen ``Setup`` made by small builders (workdir, data,
-agent, members and their states, placement, restore, writers, evaluator), each usable alone.
-``Experiment(config, workdir).run()`` is what ``python -m ofql_jax.main`` does: a loop of
-``trainer(states)`` (``ofql_jax.training.trainer``, K updates per host call) up to the next
-boundary, each followed by the periodic actions: the divergence monitor, the log (TensorBoard,
-W&B), the diagnostics with the value monitor, an evaluation, a checkpoint (Orbax), and
-``results.json`` (``ofql_jax.results.schema.RunResults``) at the end. A stop request (SIGTERM,
-Ctrl-C) ends the loop after the chunk under way, abandoning an evaluation under way within
-seconds; the checkpoint of that step remembers the evaluation, which the resumed run does first.
-Process-wide switches (``jax.distributed.initialize``, the compilation cache) belong to the
-entry point (``ofql_jax.training.runtime.setup_process``), so one process can run many
-experiments.
+``setup(config, workdir)`` returns a frozen ``Setup``. ``Experiment(config, workdir).run()``
+(what ``python -m ofql_jax.main`` does) loops ``trainer(states)`` (K updates per host call) up
+to the next boundary, then does what is due: the divergence monitors, the log (TensorBoard,
+W&B), the diagnostics, an evaluation, a checkpoint, and ``results.json`` at the end. A stop
+request (SIGTERM, Ctrl-C) ends the loop after the chunk under way, abandoning an evaluation
+under way within seconds; the checkpoint of that step remembers the evaluation, which the
+resumed run does first. Process-wide switches belong to the entry point
+(``ofql_jax.training.runtime.setup_process``), so one process can run many experiments.
 """
 
 from __future__ import annotations
@@ -20,6 +16,8 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
+from functools import reduce
+from operator import getitem
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from ofql_jax.agents import AGENTS, Agent, AgentState
@@ -73,20 +70,6 @@ from ofql_jax.training.trainer import (
     seed_values,
 )
 
-# --- the builders -----------------------------------------------------------------------------
-
-
-def open_workdir(
-    config: ml_collections.ConfigDict, workdir: Path, allow_config_change: bool
-) -> Checkpointer:
-    """Create ``workdir``, refuse it if it holds a run of another config (unless allowed) and
-    open its checkpoints."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "config.json"
-    if config_path.exists() and not allow_config_change:
-        compare_configs(json.loads(config_path.read_text()), config.to_dict(), workdir)
-    return Checkpointer(workdir / "checkpoints", config.checkpoints_to_keep)
-
 
 @dataclasses.dataclass(frozen=True)
 class RunData:
@@ -99,14 +82,10 @@ class RunData:
     bounds: ValueBounds  # the values its rewards allow (the divergence monitor's bounds)
     saturation: float  # rate of dataset actions at the clip boundary
 
-    @property
-    def env_id(self) -> str | None:
-        return self.info.env_id
-
 
 def load_run_data(config: ml_collections.ConfigDict, workdir: Path | None) -> RunData:
-    """Choose the source (one line on the console when ``workdir`` is given, i.e. on the main
-    process), build a missing replica, load the transitions and derive the bounds."""
+    """Choose the source (said on the console when ``workdir`` is given, on the main process),
+    build a missing replica, load the transitions and derive the bounds."""
     choice = choose_data(config, workdir)
     if workdir is not None:
         tqdm.write(choice.describe())
@@ -137,76 +116,13 @@ def build_agent(config: ml_collections.ConfigDict, info: DatasetInfo) -> Agent:
     return AGENTS[config.algorithm].make(config.agent, info.obs_dim, info.act_dim, config.num_steps)
 
 
-def build_mesh(config: ml_collections.ConfigDict, num_members: int) -> Mesh | None:
-    """The devices the members are split over; ``None`` for one device."""
-    mesh = make_mesh(config.num_devices)
-    check_divisible(num_members, mesh)
-    return mesh if mesh.size > 1 else None
-
-
-def build_states(
-    agent: Agent, members: list[Member], settings: list[dict[str, float]], mesh: Mesh | None
-) -> AgentState:
-    """Fresh stacked states, one row per member, each with its sweep setting's values."""
-    states = init_states(agent, [m.seed for m in members], mesh)
-    return apply_settings(states, members, settings)
-
-
-def open_writers(
-    config: ml_collections.ConfigDict,
-    workdir: Path,
-    members: list[Member],
-    settings: list[dict[str, float]],
-    choice: DataChoice,
-) -> Reporter | Reporters:
-    """TensorBoard writers for every member and group mean, and W&B when configured."""
-    runs, groups = [m.run_name for m in members], [m.setting for m in members]
-    names = [setting_name(s) for s in settings]
-    writers = Reporter(workdir, runs, groups, names)
-    try:
-        if config.wandb_project:  # the same scalars (ofql_jax.results.wandb_writer)
-            writers = Reporters(writers, WandbReporter(config, workdir, runs, groups, names))
-    except BaseException:
-        writers.close()  # no TensorBoard writer threads left behind by a refusal
-        raise
-    writers.text("data/source", choice.describe())
-    return writers
-
-
-def restore_latest(
-    ckpt: Checkpointer, states: AgentState, mesh: Mesh | None
-) -> tuple[AgentState, int, dict[str, Any]] | None:
-    """The newest checkpoint as ``(states, step, metadata)``; ``None`` when there is none."""
-    latest = ckpt.latest_step()
-    if latest is None:
-        return None
-    states, meta = ckpt.restore(latest, like=states)
-    if mesh is None:
-        # Orbax returns committed arrays, which give the training chunk another jit
-        # signature than fresh states and so miss the compilation cache.
-        states = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), states)
-    return states, latest, meta
-
-
 def run_reference_scores(
     config: ml_collections.ConfigDict, info: DatasetInfo
 ) -> tuple[tuple[float, float] | None, str]:
-    """The score normalisation of a run (``reference_scores`` with the task's D4RL table
-    for the task's own dataset, or for any dataset with ``normalize_with_task``)."""
+    """The score normalisation of a run: the task's D4RL table serves the task's own dataset,
+    or any dataset with ``normalize_with_task``."""
     use_task_ref = not config.dataset_id or config.normalize_with_task
     return reference_scores(info, get_task(config.task).ref_scores, use_task_ref)
-
-
-def build_evaluator(
-    config: ml_collections.ConfigDict, agent: Agent, info: DatasetInfo, num_members: int
-) -> Evaluator | None:
-    """The protocol's evaluator, or ``None`` when ``eval_episodes`` is 0."""
-    if config.eval_episodes <= 0:
-        return None
-    return Evaluator(
-        agent, info, num_members, config.eval_episodes, max_envs=config.eval_max_envs,
-        num_workers=config.eval_workers, sample_kwargs=eval_sample_kwargs(config),
-    )  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,7 +133,6 @@ class Setup:
     or the newest checkpoint's states and its metadata (evaluations, divergence flags).
     """
 
-    config: ml_collections.ConfigDict
     workdir: Path
     is_main: bool  # process 0: the only one that logs and writes files
     ckpt: Checkpointer
@@ -225,7 +140,6 @@ class Setup:
     agent: Agent
     settings: list[dict[str, float]]
     members: list[Member]
-    mesh: Mesh | None
     data: Transitions  # on the device(s)
     states: AgentState
     step: int
@@ -242,18 +156,13 @@ class Setup:
     matmul_precision: str  # what the run's programs compile at
     cache_hits_before: int
 
-    @property
-    def values(self) -> list[int]:
-        """The seed value of every member."""
-        return [m.seed for m in self.members]
-
 
 def setup(
     config: ml_collections.ConfigDict, workdir: str | Path, allow_config_change: bool = False
 ) -> Setup:
-    """Build a run: check the config, open the workdir, load the data, build the agent and
-    the member states (restored from the newest checkpoint if any), the writers and the
-    evaluator."""
+    """Build a run: check the config, open the workdir (refused if it holds a run of another
+    config, unless allowed), load the data, build the agent and the member states (restored
+    from the newest checkpoint if any), the writers and the evaluator."""
     check_config(config)
     cache_hits_before = compilation_cache_hits()
     # The CLI and the suite set it at process start (runtime.setup_process); this covers a
@@ -261,35 +170,54 @@ def setup(
     # anything, and reads back what its programs get (results.json records that).
     set_matmul_precision(config.matmul_precision)
     workdir, is_main = Path(workdir), jax.process_index() == 0
-    ckpt = open_workdir(config, workdir, allow_config_change)
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "config.json"
+    if config_path.exists() and not allow_config_change:
+        compare_configs(json.loads(config_path.read_text()), config.to_dict(), workdir)
+    ckpt = Checkpointer(workdir / "checkpoints", config.checkpoints_to_keep)
     run_data = load_run_data(config, workdir if is_main else None)
     agent = build_agent(config, run_data.info)
     settings, members = build_members(config)
-    mesh = build_mesh(config, len(members))
+    mesh = make_mesh(config.num_devices)
+    check_divisible(len(members), mesh)
+    mesh = mesh if mesh.size > 1 else None
     data = jax.device_put(run_data.transitions, replicated(mesh) if mesh is not None else None)
-    states = build_states(agent, members, settings, mesh)
-    step, metadata = 0, {}
-    restored = restore_latest(ckpt, states, mesh)
-    if restored is not None:
-        states, step, metadata = restored
+    states = apply_settings(init_states(agent, [m.seed for m in members], mesh), members, settings)
+    latest = ckpt.latest_step()
+    step, metadata = latest or 0, {}
+    if latest is not None:
+        states, metadata = ckpt.restore(step, like=states)
+        if mesh is None:
+            # Orbax returns committed arrays, which give the training chunk another jit
+            # signature than fresh states and so miss the compilation cache.
+            states = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), states)
         if is_main:
             tqdm.write(f"Resuming from {ckpt.directory / str(step)} (step {step}).")
     if is_main:
-        write_json_atomic(workdir / "config.json", config.to_dict())
+        write_json_atomic(config_path, config.to_dict())
     ref, ref_source = run_reference_scores(config, run_data.info)
     writers, evaluator = NullReporter(), None
-    if is_main:
-        writers = open_writers(config, workdir, members, settings, run_data.choice)
-    try:
-        if is_main:
-            evaluator = build_evaluator(config, agent, run_data.info, len(members))
+    if is_main:  # TensorBoard writers for every member and group mean, and W&B when configured
+        runs, groups = [m.run_name for m in members], [m.setting for m in members]
+        names = [setting_name(x) for x in settings]
+        writers = Reporter(workdir, runs, groups, names)
+    try:  # a refusal leaves no TensorBoard writer threads behind
+        if is_main and config.wandb_project:
+            writers = Reporters(writers, WandbReporter(config, workdir, runs, groups, names))
+        writers.text("data/source", run_data.choice.describe())
+        if is_main and config.eval_episodes > 0:
+            evaluator = Evaluator(
+                agent, run_data.info, len(members), config.eval_episodes,
+                max_envs=config.eval_max_envs, num_workers=config.eval_workers,
+                sample_kwargs=eval_sample_kwargs(config),
+            )  # fmt: skip
     except BaseException:
         writers.close()
         raise
     return Setup(
-        config=config, workdir=workdir, is_main=is_main, ckpt=ckpt, run_data=run_data,
-        agent=agent, settings=settings, members=members, mesh=mesh, data=data, states=states,
-        step=step, metadata=metadata, score_reference=ref, score_normalization=ref_source,
+        workdir=workdir, is_main=is_main, ckpt=ckpt, run_data=run_data, agent=agent,
+        settings=settings, members=members, data=data, states=states, step=step,
+        metadata=metadata, score_reference=ref, score_normalization=ref_source,
         acting=acting_record(run_data.info, ref, ref_source),
         variants=eval_variants(config, agent.has_critic, agent.eval_options),
         writers=writers, evaluator=evaluator,
@@ -323,28 +251,16 @@ class Progress:
         )  # fmt: skip
 
     def metadata(self, acting: dict[str, Any]) -> dict[str, Any]:
-        meta = {
-            "evaluations": self.evaluations,
-            "diverged": self.diverged,
-            "value_diverged": self.value_diverged,
-            "acting": acting,
-        }
+        meta = {"evaluations": self.evaluations, "diverged": self.diverged,
+                "value_diverged": self.value_diverged, "acting": acting}  # fmt: skip
         if self.abandoned is not None:
             meta["abandoned_evaluation"] = self.abandoned
         return meta
 
 
-def _get_field(config: ml_collections.ConfigDict, dotted: str) -> Any:
-    for part in dotted.split("."):
-        config = config[part]
-    return config
-
-
 def _next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
-    """Chunks end at absolute multiples of K, eval_every, checkpoint_every, and at num_steps.
-
-    Absolute boundaries make a resumed run execute exactly the same chunks.
-    """
+    """Chunks end at absolute multiples of K, eval_every, checkpoint_every, and at num_steps,
+    so a resumed run executes exactly the same chunks."""
     candidates = [config.num_steps]
     for period in (config.steps_per_call, config.eval_every, config.checkpoint_every):
         if period > 0:
@@ -357,18 +273,12 @@ def _member_name(label: str) -> str:
     return f"Seed {label}" if "/" not in label else label
 
 
-def _arrays(diagnostics: dict[str, list[float | None]]) -> dict[str, np.ndarray]:
-    """Saved diagnostics (``finite_or_none`` lists) as arrays again, NaN for ``None``."""
-    return {k: np.array([np.nan if x is None else x for x in v]) for k, v in diagnostics.items()}
-
-
 class Experiment:
     """One run: its ``setup``, then ``run()``, the training loop with its periodic actions.
 
-    Members are seeds, times sweep settings when ``config.sweep`` lists values; their
-    axis is split over ``config.num_devices`` devices. ``Experiment(config,
-    workdir).run()`` is what ``python -m ofql_jax.main`` does; between construction and
-    ``run()`` the ``states`` may be inspected or changed.
+    Members are seeds, times sweep settings when ``config.sweep`` lists values, split over
+    ``config.num_devices`` devices. Between construction and ``run()`` the ``states`` may be
+    inspected or changed.
     """
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path,
@@ -379,17 +289,16 @@ class Experiment:
         self.progress = Progress.from_metadata(self.setup.step, self.setup.metadata)
         self.last_diagnostics: dict[str, np.ndarray] = {}
         if self.progress.abandoned is not None:
-            self.last_diagnostics = _arrays(self.progress.abandoned["diagnostics"])
+            saved = self.progress.abandoned["diagnostics"]  # finite_or_none lists
+            self.last_diagnostics = {k: np.array([np.nan if x is None else x for x in v])
+                                     for k, v in saved.items()}  # fmt: skip
         self.chunk_rates: list[float] = []  # updates/s of each chunk this process trained
         self.last_rate, self.last_loss = float("nan"), float("nan")
 
     def run(self, on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Train to ``num_steps`` with evaluation, logging and checkpoints; write results.json.
-
-        ``on_chunk(step)`` is called after every chunk (the suite's progress display).
-        SIGTERM or Ctrl-C saves a checkpoint after the current chunk, or at once during an
-        evaluation (abandoned; the resumed run does it first), then raises StoppedError.
-        """
+        """Train to ``num_steps``, write results.json and return it; ``on_chunk(step)`` is
+        called after every chunk (the suite's progress display). A stop request saves a
+        checkpoint and raises StoppedError (see the module docstring)."""
         c, s, p = self.config, self.setup, self.progress
         bar = tqdm(total=c.num_steps, initial=p.step, unit="step",
                    disable=not (c.progress and s.is_main), dynamic_ncols=True)  # fmt: skip
@@ -398,7 +307,7 @@ class Experiment:
                 if p.abandoned is not None:  # a stop abandoned this step's evaluation
                     if s.is_main:
                         tqdm.write(f"Evaluating step {p.step} first: a stop interrupted it.")
-                    self.evaluate_due(stop)
+                    self.evaluate(stop)
                     self.stop_if_requested(stop)
                 while p.step < c.num_steps:
                     states, metrics, step = self.train_chunk()  # trainer(states) to a boundary
@@ -414,7 +323,7 @@ class Experiment:
                     # Evaluation at a step precedes its checkpoint, so a resumed run repeats
                     # none that finished, and every process reaches the same decision.
                     if c.eval_episodes and self.due(c.eval_every):
-                        self.evaluate_due(stop)
+                        self.evaluate(stop)
                     if self.due(c.checkpoint_every) or stop.requested:
                         self.save()
                     self.stop_if_requested(stop)
@@ -426,11 +335,9 @@ class Experiment:
             bar.close()
             self.close()
 
-    # --- the chunk and its periodic actions, in loop order ------------------------------------
-
     def train_chunk(self) -> tuple[AgentState, dict[str, Any], int]:
-        """Run the updates up to the next boundary: the new states (not yet kept), the
-        chunk's metrics with its speed (``perf/*``) and the step reached."""
+        """The updates up to the next boundary: new states (not yet kept), the chunk's
+        metrics with its speed (``perf/*``) and the step reached."""
         s, step = self.setup, self.progress.step
         num_updates = _next_boundary(step, self.config) - step
         compiled_before = s.trainer.compile_seconds
@@ -446,25 +353,34 @@ class Experiment:
 
     def check_finite(self, finite: np.ndarray, step: int) -> None:
         """Mark newly non-finite members; with halt_on_divergence stop before keeping the chunk."""
-        p = self.progress
         for member, ok in zip(self.setup.members, finite, strict=True):
-            if ok or member.label in p.diverged:
+            if ok or member.label in self.progress.diverged:
                 continue
             name = _member_name(member.label)
-            if self.config.halt_on_divergence:
-                kept = self._kept_checkpoint()
-                raise OFQLError(
-                    f"{name} diverged (non-finite loss or parameters) by step {step} and "
-                    f"halt_on_divergence is set, so the run stopped ({kept}): lower the learning "
-                    "rates or eta, or unset --config.halt_on_divergence to keep the other seeds "
-                    "going."
-                )
-            p.diverged[member.label] = step
-            if self.setup.is_main:
-                tqdm.write(
-                    f"{name} diverged (non-finite loss or parameters) by step {step}; "
-                    "it is excluded from the mean and from evaluation, the other seeds go on."
-                )
+            cause = f"{name} diverged (non-finite loss or parameters) by step {step}"
+            self._diverged(
+                self.progress.diverged, member.label, step, cause,
+                "lower the learning rates or eta, or unset --config.halt_on_divergence to keep "
+                "the other seeds going.",
+                f"{cause}; it is excluded from the mean and from evaluation, the other seeds go "
+                "on.",
+            )  # fmt: skip
+
+    def _diverged(self, flags: dict[str, int], label: str, step: int, cause: str, fix: str,
+                  warn: str) -> None:  # fmt: skip
+        """Flag ``label`` at ``step`` and print ``warn``; with halt_on_divergence raise instead
+        (its ``cause``, what the run leaves behind, the ``fix``)."""
+        if self.config.halt_on_divergence:
+            last = self.setup.ckpt.latest_step()
+            kept = "no checkpoint was written"
+            if last:
+                kept = f"the last checkpoint (step {last}) is intact"
+            raise OFQLError(
+                f"{cause} and halt_on_divergence is set, so the run stopped ({kept}): {fix}"
+            )
+        flags[label] = step
+        if self.setup.is_main:
+            tqdm.write(warn)
 
     def log(self, metrics: dict[str, Any]) -> None:
         """The chunk's metrics to TensorBoard (and W&B); its speed and loss to the console."""
@@ -476,11 +392,10 @@ class Experiment:
         )
 
     def diagnose(self) -> dict[str, np.ndarray]:
-        """Health figures of every member on a fresh batch (``agent.diagnose``), logged as
-        ``diag/*``; a member whose value of its own actions left the dataset's bounds is
-        flagged (see ``ofql_jax.maths.diagnostics``)."""
+        """``agent.diagnose`` of every member on a fresh batch, logged as ``diag/*``, then
+        the value monitor."""
         s, step = self.setup, self.progress.step
-        seeds = jnp.asarray(s.values, jnp.uint32)
+        seeds = jnp.asarray([m.seed for m in s.members], jnp.uint32)
         diag = fetch(s.diagnostics(self.states, s.data, seeds, jnp.uint32(step)))
         bounds = s.run_data.bounds
         extra = {"diag/q_upper_bound": bounds.upper, "diag/best_data_return": bounds.best_return}
@@ -498,69 +413,56 @@ class Experiment:
             label = member.label
             if not flagged or label in p.value_diverged or label in p.diverged:
                 continue
-            name = _member_name(label)
-            what = (
-                f"its critics value its own actions at Q = {q:.4g}, outside the bounds "
-                f"[{b.lower:.4g}, {b.upper:.4g}] that the dataset's rewards allow "
-                f"(best discounted return in the data {b.best_return:.4g})"
+            cause = (
+                f"{_member_name(label)} diverged by step {step}: its critics value its own "
+                f"actions at Q = {q:.4g}, outside the bounds [{b.lower:.4g}, {b.upper:.4g}] that "
+                f"the dataset's rewards allow (best discounted return in the data "
+                f"{b.best_return:.4g})"
             )
-            if self.config.halt_on_divergence:
-                kept = self._kept_checkpoint()
-                raise OFQLError(
-                    f"{name} diverged by step {step}: {what}, and halt_on_divergence is set, so "
-                    f"the run stopped ({kept}): lower eta or the learning rates (see "
-                    "docs/algorithm.md), or unset --config.halt_on_divergence."
-                )
-            p.value_diverged[label] = step
-            if self.setup.is_main:
-                tqdm.write(
-                    f"Warning: {name} diverged by step {step}: {what}; it goes on and is "
-                    "evaluated, and results.json lists it under value_diverged_seeds."
-                )
+            self._diverged(
+                p.value_diverged, label, step, f"{cause},",
+                "lower eta or the learning rates (see docs/algorithm.md), or unset "
+                "--config.halt_on_divergence.",
+                f"Warning: {cause}; it goes on and is evaluated, and results.json lists it under "
+                "value_diverged_seeds.",
+            )  # fmt: skip
 
-    def evaluate(self, should_stop: Callable[[], bool] | None = None) -> dict[str, Any] | None:
-        """Evaluate every healthy member in every variant (N candidates, N = 1, the agent's
-        own); a diverged member scores None. Raises ``EvaluationStopped`` once
-        ``should_stop()`` is true, having recorded nothing.
-
-        Called on every process (multi-host runs gather the states); only process 0 runs
-        the episodes and returns the entry, the others return None.
-        """
-        s, step = self.setup, self.progress.step
+    def evaluate(self, stop: StopRequest) -> None:
+        """Evaluate every healthy member in every variant; a diverged member scores None. Runs
+        on every process (multi-host runs gather the states), the episodes on process 0 only.
+        An evaluation a stop request abandons records nothing but ``progress.abandoned``,
+        which the checkpoint keeps."""
+        s, p = self.setup, self.progress
         states = self.states if jax.process_count() == 1 else fetch(self.states)
         if s.evaluator is None:
-            return None
-        healthy = np.array([m.label not in self.progress.diverged for m in s.members])
-        bar = f"evaluation at step {step}" if self.config.progress else False
+            p.abandoned = None
+            return
+        healthy = np.array([m.label not in p.diverged for m in s.members])
+        values = [m.seed for m in s.members]
+        bar = f"evaluation at step {p.step}" if self.config.progress else False
         scores, returns, tb = {}, {}, {}
-        for v in s.variants:
-            got = s.evaluator.evaluate(states, s.values, step, v.candidates, healthy,
-                                       sample_kwargs=v.overrides, progress=bar,
-                                       should_stop=should_stop)  # fmt: skip
-            scores[v.name] = normalized_score(got, s.score_reference).mean(axis=1)
-            returns[v.name] = got.mean(axis=1)
-            tb[f"eval/score{v.suffix}"] = scores[v.name]
-            tb[f"eval/return{v.suffix}"] = returns[v.name]
-        entry = evaluation_entry(step, self.last_diagnostics, s.variants, scores, returns)
-        s.writers.scalars(step, tb)
-        self.progress.evaluations.append(entry)
-        return entry
-
-    def evaluate_due(self, stop: StopRequest) -> None:
-        """The evaluation due at this step; a stop request abandons it (remembered in
-        ``progress.abandoned`` for the checkpoint), else its score goes to the console."""
         try:
-            entry = self.evaluate(should_stop=lambda: stop.requested)
+            for v in s.variants:
+                got = s.evaluator.evaluate(states, values, p.step, v.candidates, healthy,
+                                           sample_kwargs=v.overrides, progress=bar,
+                                           should_stop=lambda: stop.requested)  # fmt: skip
+                scores[v.name] = normalized_score(got, s.score_reference).mean(axis=1)
+                returns[v.name] = got.mean(axis=1)
+                tb[f"eval/score{v.suffix}"] = scores[v.name]
+                tb[f"eval/return{v.suffix}"] = returns[v.name]
         except EvaluationStopped:
             diagnostics = {k: finite_or_none(v) for k, v in self.last_diagnostics.items()}
-            self.progress.abandoned = {"diagnostics": diagnostics}
+            p.abandoned = {"diagnostics": diagnostics}
             return
-        self.progress.abandoned = None
-        scores = [x for x in entry["scores"] if x is not None] if entry else []
-        if scores:
+        p.abandoned = None
+        entry = evaluation_entry(p.step, self.last_diagnostics, s.variants, scores, returns)
+        s.writers.scalars(p.step, tb)
+        p.evaluations.append(entry)
+        alive = [x for x in entry["scores"] if x is not None]
+        if alive:
             tqdm.write(
-                f"step {self.progress.step}: score {np.mean(scores):.1f} +- "
-                f"{np.std(scores):.1f} (N={entry['candidates']}, {len(scores)} seeds)"
+                f"step {p.step}: score {np.mean(alive):.1f} +- {np.std(alive):.1f} "
+                f"(N={entry['candidates']}, {len(alive)} seeds)"
             )
 
     def due(self, period: int) -> bool:
@@ -568,13 +470,12 @@ class Experiment:
         return (period > 0 and step % period == 0) or step == self.config.num_steps
 
     def save(self) -> None:
-        """A checkpoint of the states at this step, with the progress as its metadata."""
         meta = self.progress.metadata(self.setup.acting)
         self.setup.ckpt.save(self.progress.step, self.states, meta)
 
     def stop_if_requested(self, stop: StopRequest) -> None:
-        """Raise StoppedError when a stop was requested and work is left (a checkpoint of this
-        step exists by now)."""
+        """Raise StoppedError when a stop was requested and work is left (the checkpoint of
+        this step exists by now)."""
         p = self.progress
         if not stop.requested or (p.step >= self.config.num_steps and p.abandoned is None):
             return
@@ -583,15 +484,6 @@ class Experiment:
             f"Stopped by {stop.name} at step {p.step}{what} after saving a checkpoint: "
             "re-run the same command to resume."
         )
-
-    # --- results ------------------------------------------------------------------------------
-
-    def _kept_checkpoint(self) -> str:
-        """What a halted run leaves behind, for its error sentence."""
-        last = self.setup.ckpt.latest_step()
-        if not last:
-            return "no checkpoint was written"
-        return f"the last checkpoint (step {last}) is intact"
 
     def _postfix(self) -> str:
         kind = "critic" if self.setup.agent.has_critic else "loss"
@@ -618,7 +510,6 @@ class Experiment:
         }
 
     def results(self) -> RunResults:
-        """What results.json holds (``ofql_jax.results.schema``)."""
         c, s, p = self.config, self.setup, self.progress
         final = p.evaluations[-1] if p.evaluations else {}
         labels, suffixes = [m.label for m in s.members], [v.suffix for v in s.variants]
@@ -632,7 +523,6 @@ class Experiment:
              **summary([i for i, m in enumerate(s.members) if m.setting == k])}
             for k, setting in enumerate(s.settings)
         ]  # fmt: skip
-        # The median chunk: a paused or preempted chunk counts once, not for its whole pause.
         rate = float(np.median(self.chunk_rates)) if self.chunk_rates else None
         return RunResults(
             algorithm=c.algorithm,
@@ -641,14 +531,14 @@ class Experiment:
             data_source=s.run_data.choice.source,
             data_source_reason=s.run_data.choice.reason,
             dataset_sha256=s.run_data.sha256,
-            env_id=s.run_data.env_id,
+            env_id=s.run_data.info.env_id,
             acting=s.acting,
             num_seeds=c.num_seeds,
             seeds=seed_values(c.seed, c.num_seeds),
             steps=p.step,
             score_normalization=s.score_normalization,
             protocol=c.protocol,
-            protocol_settings={f: _get_field(c, f) for f in PROTOCOL_FIELDS},
+            protocol_settings={f: reduce(getitem, f.split("."), c) for f in PROTOCOL_FIELDS},
             eval_candidates=s.variants[0].candidates,
             eval_settings=self._eval_settings(),
             diverged_seeds=dict(p.diverged),

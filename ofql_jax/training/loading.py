@@ -200,10 +200,8 @@ class LoadedRun:
                 )
             settings = self.sample_settings(num_candidates)
             variants = [EvalVariant(f"N={num_candidates}", "", num_candidates, settings)]
-        mask = np.zeros(len(self.members), bool)
-        mask[rows] = True
-        healthy = {m.label for m in self.members} - set(self.metadata.get("diverged", {}))
-        mask &= np.array([m.label in healthy for m in self.members])
+        diverged = self.metadata.get("diverged", {})
+        mask = np.array([i in rows and m.label not in diverged for i, m in enumerate(self.members)])
         evaluator = Evaluator(
             self.agent, self.info, len(self.members), episodes,
             max_envs=max_envs or c.eval_max_envs,
@@ -262,7 +260,6 @@ def _read_config(workdir: Path) -> ml_collections.ConfigDict:
 
 def _fallback_info(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """The acting record of a run saved before records existed, from its dataset (read once)."""
-
     print("This checkpoint predates acting records: reading its dataset once.", file=sys.stderr)
     choice = choose_data(config, None)
     _, info = load_dataset(choice.dataset_ids, config.reward_tune, False)
@@ -278,19 +275,17 @@ def load_run(workdir: str | Path, step: int | None = None) -> LoadedRun:
     workdir = Path(workdir).expanduser()
     config = _read_config(workdir)
     ckpt_dir = workdir / "checkpoints"
+    none_yet = OFQLError(
+        f"{workdir} has no checkpoints yet: wait for the first one (every "
+        f"{config.checkpoint_every} steps) or train longer."
+    )
     if not ckpt_dir.is_dir():
-        raise OFQLError(
-            f"{workdir} has no checkpoints yet: wait for the first one (every "
-            f"{config.checkpoint_every} steps) or train longer."
-        )
+        raise none_yet
     ckpt = Checkpointer(ckpt_dir, max(config.checkpoints_to_keep, 1))
     try:
         steps = ckpt.all_steps()
         if not steps:
-            raise OFQLError(
-                f"{workdir} has no checkpoints yet: wait for the first one (every "
-                f"{config.checkpoint_every} steps) or train longer."
-            )
+            raise none_yet
         if step is None:
             step = steps[-1]
         elif step not in steps:
@@ -301,13 +296,10 @@ def load_run(workdir: str | Path, step: int | None = None) -> LoadedRun:
                 f"ofql-jax does not know: use one of {sorted(AGENTS)}."
             )
         _, members = build_members(config)
-        values = [m.seed for m in members]
-        meta_only = ckpt.restore_metadata(step)
-        record = meta_only.get("acting") or _fallback_info(config)
-        info = info_from_record(record)
+        info = info_from_record(ckpt.restore_metadata(step).get("acting") or _fallback_info(config))
         try:
             agent = build_agent(config, info)
-            like = jax.eval_shape(lambda: init_states(agent, values))
+            like = jax.eval_shape(lambda: init_states(agent, [m.seed for m in members]))
         except (KeyError, TypeError, ValueError) as err:
             raise OFQLError(
                 f"The agent of {workdir} cannot be rebuilt from its config.json "
