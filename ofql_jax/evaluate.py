@@ -60,12 +60,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--max_envs", type=int, default=None,
         help="environments stepped at once (default: the run's eval_max_envs; another "
              "value may change returns at float rounding)")  # fmt: skip
-    add(
-        "--workers",
-        type=int,
-        default=None,
-        help="environment worker processes (default: the run's eval_workers; 0 = all cores)",
-    )
+    add("--workers", type=int, default=None,
+        help="environment worker processes (default: the run's eval_workers; 0 = all "
+             "cores)")  # fmt: skip
     add("--out", default=None, help="JSON output (default <workdir>/evaluations/step_<N>.json)")
     add("--video", default=None, help="write MP4 video(s) to this path")
     add("--video_episodes", type=int, default=1, help="filmed episodes per seed")
@@ -88,19 +85,17 @@ def free_path(path: Path) -> Path:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    for name in ("episodes", "video_episodes", "video_steps", "candidates", "video_candidates"):
+    for name in ("episodes", "video_episodes", "video_steps", "candidates", "video_candidates",
+                 "max_envs"):  # fmt: skip
         value = getattr(args, name)
         if value is not None and value < 1:
             raise OFQLError(f"--{name}={value} must be at least 1.")
-    if args.max_envs is not None and args.max_envs < 1:
-        raise OFQLError(f"--max_envs={args.max_envs} must be at least 1.")
     if args.video and Path(args.video).suffix.lower() != ".mp4":
         raise OFQLError(f"--video={args.video} must end in .mp4: name an MP4 file.")
 
 
 def film(run, args: argparse.Namespace, seeds: list[int]) -> list[dict[str, Any]]:
     """Render ``--video_episodes`` episodes per seed into one MP4 per seed."""
-
     backend = choose_gl_backend()
     width, height = args.video_size
     env = run.make_env(render_mode="rgb_array", width=width, height=height)
@@ -131,7 +126,7 @@ def film(run, args: argparse.Namespace, seeds: list[int]) -> list[dict[str, Any]
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-
+    """Evaluate (and film) as ``args`` say, print the scores and write the JSON."""
     check_args(args)
     run = load_run(args.workdir, args.step)
     seeds = list(args.seeds) if args.seeds is not None else sorted(set(run.seeds))

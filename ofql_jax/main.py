@@ -1,13 +1,7 @@
 """Command-line entry point: ``python -m ofql_jax.main --config=experiments/d4rl.py:TASK``.
 
-Flags: ``--config`` (an ml_collections config file, fields overridable with
-``--config.field=value``), ``--workdir`` (outputs and checkpoints; default
-``runs/<task>``; re-running on a workdir with checkpoints resumes), ``--overwrite``
-(move an existing run in the workdir aside and start afresh), ``--allow_config_change``
-(resume although the saved config differs), ``--debug`` (show tracebacks), ``--help``
-(every config field with its default and comment; ``ofql_jax.core.cli_help``),
-``--help-config-md`` (the same for every algorithm, as Markdown: docs/config.md). A failure
-the user can fix ends in one sentence on stderr and exit status 2; nothing in the workdir is
+The flags are listed by ``--help`` (``ofql_jax.core.cli_help.FLAG_HELP``). A failure the user
+can fix ends in one sentence on stderr and exit status 2; nothing in the workdir is
 overwritten, and a failed start removes the folders it created.
 
 ``--config.algorithm=NAME`` needs the agent fields of NAME, which the config file builds: the
@@ -18,7 +12,6 @@ the chosen algorithm and every ``--config.*`` value is applied to it, each name 
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
 import re
 import sys
@@ -29,7 +22,14 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from ofql_jax.agents import AGENTS
-from ofql_jax.core.cli_help import closest_fields, config_fields, config_reference, help_text
+from ofql_jax.core.cli_help import (
+    closest_fields,
+    config_fields,
+    config_reference,
+    get_config_of,
+    help_text,
+    one_line,
+)
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.workdir_lock import WorkdirLock
 from ofql_jax.training.experiment import move_aside, run
@@ -38,27 +38,17 @@ from ofql_jax.training.runtime import setup_process
 # Any field name is accepted at parse time: parse() rebuilds the config for the chosen
 # algorithm and checks every override's name against it.
 _CONFIG = config_flags.DEFINE_config_file(
-    "config",
-    None,
-    "Experiment config, e.g. experiments/d4rl.py:hopper-medium.",
-    lock_config=False,
-    accept_new_attributes=True,
+    "config", None, "Experiment config file.", lock_config=False, accept_new_attributes=True
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default runs/<task>).")
-_OVERWRITE = flags.DEFINE_bool(
-    "overwrite", False, "Move an existing run in --workdir aside (renamed) and start afresh."
-)
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Move an existing run aside and start afresh.")
 _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
-    "allow_config_change",
-    False,
-    "Resume a run in --workdir even though its saved config differs from this one.",
+    "allow_config_change", False, "Resume although the saved config differs."
 )
-_DEBUG = flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
+flags.DEFINE_bool("debug", False, "Show full tracebacks for errors.")
 
 EXIT_USER_ERROR = 2
 CONFIG_HELP = "see docs/config.md or --help for every field and its type"
-
-
 HELP_FLAGS = ("--help", "-h", "--helpfull", "--helpshort", "-help")
 REFERENCE_FLAG = "--help-config-md"
 REPO_ROOT = Path(__file__).resolve().parents[1]  # experiments/ lives here in a source checkout
@@ -98,41 +88,36 @@ def resolve_config_path(argv: list[str]) -> list[str]:
     return out
 
 
-def _algorithm_flag(argv: list[str]) -> str | None:
-    """The value of the last ``--config.algorithm=NAME`` on the command line, if any."""
-    names = [a.split("=", 1)[1] for a in argv if a.startswith("--config.algorithm=")]
-    return names[-1] if names else None
-
-
 def load_config(value: str, algorithm: str | None = None) -> ml_collections.ConfigDict:
     """``get_config`` of the config file ``value`` (``FILE[.py:ARG]``), for ``algorithm``
     when given (the config file reads it as ``ARG,algorithm=NAME``)."""
     path, rest = _split_config_value(value)
     if algorithm is not None:
         rest = f"{rest},algorithm={algorithm}" if rest else f"algorithm={algorithm}"
-    spec = importlib.util.spec_from_file_location("_ofql_cli_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(rest) if rest is not None else module.get_config()
+    get_config = get_config_of(Path(path), f"cannot load the config file {path}.")
+    return get_config(rest) if rest is not None else get_config()
 
 
 def _load_default_config(argv: list[str]) -> ml_collections.ConfigDict | None:
-    """The config the command line names (for its ``--config.algorithm``), before overrides;
-    None if it does not load (the caller then says why)."""
+    """The config the command line names, before overrides (None if it does not load)."""
     found = _config_arg(argv)
     value = found[1] if found else "experiments/d4rl.py"
     if not found and not os.path.exists(value):
         value = str(REPO_ROOT / value)
+    algorithms = [a.split("=", 1)[1] for a in argv if a.startswith("--config.algorithm=")]
     try:
-        return load_config(value, _algorithm_flag(argv))
+        return load_config(value, algorithms[-1] if algorithms else None)
     except Exception:  # the parse step reports a broken config file in one sentence
         return None
 
 
 def _default_fields(argv: list[str]) -> list[str] | None:
-    """Every field of the config the command line names (None if it does not load)."""
     loaded = _load_default_config(argv)
     return None if loaded is None else config_fields(loaded)
+
+
+def _is_field(name: str, fields: list[str]) -> bool:
+    return name in fields or any(f.startswith(name + ".") for f in fields)
 
 
 def _closest_hint(name: str, fields: list[str] | None) -> str:
@@ -146,24 +131,11 @@ def _closest_hint(name: str, fields: list[str] | None) -> str:
     return f" (fields: {', '.join(top)}; --help lists every field with its default)"
 
 
-def help_page(argv: list[str]) -> str | None:
-    """The ``--help`` page for the config the command line names (None if it cannot load);
-    with ``--help-config-md``, the Markdown reference of every algorithm's fields."""
-    config = _load_default_config(argv)
-    if config is None:
-        return None
-    if REFERENCE_FLAG in argv:
-        return config_reference(AGENTS, config.task, config.algorithm).rstrip("\n")
-    return help_text(config, AGENTS[config.algorithm])
-
-
-def _about(err: OSError, workdir: str) -> bool:
-    """Whether an OS error concerns a path inside ``workdir`` (full disk, no permission)."""
-    if not err.filename:
+def _inside(filename: str | None, workdir: str) -> bool:
+    if not filename:
         return False
-    inside = Path(os.path.abspath(workdir))
-    path = Path(os.path.abspath(err.filename))
-    return path == inside or inside in path.parents
+    path, top = Path(os.path.abspath(filename)), Path(os.path.abspath(workdir))
+    return path == top or top in path.parents
 
 
 def check_workdir(workdir: str) -> str | None:
@@ -193,13 +165,9 @@ def remove_empty_tree(workdir: str | Path) -> None:
             return
 
 
-def _one_line(text: object) -> str:
-    return re.sub(r"\s+", " ", str(text).replace("\\n", " ")).strip()
-
-
 def _flag_error(err: Exception, argv: list[str]) -> str:
     """One sentence for a command line that absl rejected."""
-    text = _one_line(err)
+    text = one_line(err)
     unknown = re.match(r"Unknown command line flag '([\w.]+)'", text)
     if unknown and unknown.group(1).startswith("config."):
         name = unknown.group(1)[len("config.") :]
@@ -217,8 +185,7 @@ def _flag_error(err: Exception, argv: list[str]) -> str:
 
 
 def parse(argv: list[str]):
-    """Parse flags and build the config: ``(config, None)``, or ``(None, one sentence)`` for
-    a user mistake."""
+    """``(config, None)``, or ``(None, one sentence)`` for a user mistake."""
     protocol_flag = [a for a in argv if a.split("=", 1)[0] == "--config.protocol"]
     if protocol_flag:
         return None, (
@@ -236,20 +203,20 @@ def parse(argv: list[str]):
     except OFQLError as err:  # e.g. an unknown task or algorithm name in get_config
         return None, str(err)
     except OSError as err:  # ml_collections reports a missing config file as IOError
-        path = re.search(r"Attempted \[[^\]]*\]: (\S+)", _one_line(err))
+        path = re.search(r"Attempted \[[^\]]*\]: (\S+)", one_line(err))
         where = path.group(1) if path else "the --config file"
         return None, (
             f"cannot load the config file {where}: pass an existing one, "
             "e.g. --config=experiments/d4rl.py."
         )
-    except (AttributeError, KeyError) as err:  # a field under a block that does not exist
-        fields = _default_fields(argv)
-        name = _unknown_override(argv, fields)
-        if name:
-            return None, f"--config.{name} is not a config field{_closest_hint(name, fields)}."
-        return None, f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
-    except (TypeError, ValueError) as err:
-        return None, f"invalid config override ({_one_line(err)}): {CONFIG_HELP}."
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        # AttributeError, KeyError: absl set a field under a block that does not exist.
+        fields = _default_fields(argv) if isinstance(err, AttributeError | KeyError) else None
+        for arg in argv if fields is not None else ():
+            name = arg[len("--config.") :].split("=", 1)[0]
+            if arg.startswith("--config.") and "=" in arg and not _is_field(name, fields):
+                return None, f"--config.{name} is not a config field{_closest_hint(name, fields)}."
+        return None, f"invalid config override ({one_line(err)}): {CONFIG_HELP}."
 
 
 def _settle(flag) -> ml_collections.ConfigDict:
@@ -259,7 +226,7 @@ def _settle(flag) -> ml_collections.ConfigDict:
     config = load_config(config_flags.get_config_filename(flag), overrides.get("algorithm"))
     fields = config_fields(config)
     for name, value in overrides.items():
-        if name not in fields and not any(f.startswith(name + ".") for f in fields):
+        if not _is_field(name, fields):
             raise OFQLError(f"--config.{name} is not a config field{_closest_hint(name, fields)}.")
         *blocks, leaf = name.split(".")
         holder = config
@@ -269,22 +236,10 @@ def _settle(flag) -> ml_collections.ConfigDict:
             holder[leaf] = value
         except (TypeError, ValueError) as err:
             raise OFQLError(
-                f"--config.{name}={value} has the wrong type ({_one_line(err)}): {CONFIG_HELP}."
+                f"--config.{name}={value} has the wrong type ({one_line(err)}): {CONFIG_HELP}."
             ) from None
     config.lock()
     return config
-
-
-def _unknown_override(argv: list[str], fields: list[str] | None) -> str | None:
-    """The ``--config.<name>`` override that names no field, if one does."""
-    if fields is None:
-        return None
-    for arg in argv:
-        if arg.startswith("--config.") and "=" in arg:
-            name = arg[len("--config.") :].split("=", 1)[0]
-            if name not in fields and not any(f.startswith(name + ".") for f in fields):
-                return name
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,20 +248,20 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     logging.set_verbosity(logging.WARNING)
     if any(arg in HELP_FLAGS or arg == REFERENCE_FLAG for arg in argv[1:]):
-        page = help_page(argv)
-        if page is None:
+        config = _load_default_config(argv)
+        if config is None:
             print("error: cannot load the --config file to list its fields: pass an existing "
                   "one, e.g. --config=experiments/d4rl.py.", file=sys.stderr)  # fmt: skip
             return EXIT_USER_ERROR
-        print(page)
+        if REFERENCE_FLAG in argv:  # docs/config.md: every algorithm's fields as Markdown
+            print(config_reference(AGENTS, config.task, config.algorithm).rstrip("\n"))
+        else:
+            print(help_text(config, AGENTS[config.algorithm]))
         return 0
     config, problem = parse(argv)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USER_ERROR
-
-    workdir = _WORKDIR.value or os.path.join("runs", config.task)
-    problem = check_workdir(workdir)
+    if config is not None:
+        workdir = _WORKDIR.value or os.path.join("runs", config.task)
+        problem = check_workdir(workdir)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -334,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OFQLError, OSError) as err:
         if lock is not None:
             lock.release()
-        if isinstance(err, OSError) and not _about(err, workdir) or debug:
+        # Only an OS error on a path in the workdir (full disk, no permission) is the user's.
+        if debug or isinstance(err, OSError) and not _inside(err.filename, workdir):
             raise
         if not existed:
             remove_empty_tree(created)  # a failed start leaves nothing behind

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.util
 import json
 import math
 import os
@@ -46,8 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import ml_collections
+from absl import flags, logging
+from ml_collections import config_flags
+from tqdm.auto import tqdm
 
 from ofql_jax.agents import get_agent_spec
+from ofql_jax.core.cli_help import get_config_of, one_line
 from ofql_jax.core.errors import OFQLError, StoppedError
 from ofql_jax.core.tasks import get_task
 from ofql_jax.results.report import GROUPS, write_report
@@ -77,18 +80,10 @@ def new_suite(name: str, description: str) -> ml_collections.ConfigDict:
     return s
 
 
-def cell(
-    algorithm: str,
-    task: str,
-    *,
-    label: str | None = None,
-    group: str = "main",
-    overrides: Mapping[str, Any] | None = None,
-    sweep: Mapping[str, str] | None = None,
-    seeds: int | None = None,
-    protocol: str = "paper",
-    name: str | None = None,
-) -> dict[str, Any]:
+def cell(algorithm: str, task: str, *, label: str | None = None, group: str = "main",
+         overrides: Mapping[str, Any] | None = None, sweep: Mapping[str, str] | None = None,
+         seeds: int | None = None, protocol: str = "paper",
+         name: str | None = None) -> dict[str, Any]:  # fmt: skip
     """One cell of a suite: ``algorithm`` on ``task`` with config ``overrides``.
 
     ``overrides`` is nested like the config (``{"agent": {"eta": 0.1}, "num_steps": 5000}``)
@@ -100,33 +95,11 @@ def cell(
         >>> cell("dql", "hopper-medium", overrides={"agent.num_diffusion_steps": 5})["name"]
         'dql5-hopper-medium'
     """
-    nested = _nest(overrides or {})
     label = label or get_agent_spec(algorithm).display_name
-    return {
-        "name": name or f"{_slug(label)}-{task}",
-        "algorithm": algorithm,
-        "task": task,
-        "protocol": protocol,
-        "label": label,
-        "group": group,
-        "overrides": nested,
-        "sweep": dict(sweep or {}),
-        "seeds": seeds,
-    }
-
-
-def task_default(algorithm: str, task: str, field: str, protocol: str = "paper") -> Any:
-    """The value ``experiments/d4rl.py`` gives ``agent.<field>`` on ``task`` (e.g. OFQL's eta),
-    so that a suite can name it explicitly (and share a sweep program with a grid over it).
-
-    Example:
-        >>> task_default("ofql", "kitchen-mixed", "eta")
-        0.01
-    """
-
-    spec = get_agent_spec(algorithm)
-    values = spec.task_defaults(get_task(task), protocol)
-    return values[field] if field in values else spec.default_config()[field]
+    return {"name": name or f"{_slug(label)}-{task}", "algorithm": algorithm, "task": task,
+            "protocol": protocol, "label": label, "group": group,
+            "overrides": _nest(overrides or {}), "sweep": dict(sweep or {}),
+            "seeds": seeds}  # fmt: skip
 
 
 ETA_GRID = (0.001, 0.01, 0.1, 0.3, 0.5)  # the paper's grid for OFQL's eta (Sec. 5)
@@ -135,15 +108,17 @@ ETA_GRID = (0.001, 0.01, 0.1, 0.3, 0.5)  # the paper's grid for OFQL's eta (Sec.
 def grid_cells(
     algorithm: str, task: str, field: str, values: Sequence[Any], **kwargs: Any
 ) -> list[dict[str, Any]]:
-    """A grid over ``agent.<field>`` on ``task``: the main cell at the task's default value
-    (``task_default``), and one ``eta_grid``-group cell per other value. Together they plan
-    as one vmapped sweep; the report shows every grid point.
+    """A grid over ``agent.<field>`` on ``task``: the main cell at the value the paper
+    protocol gives it on ``task``, named explicitly, and one ``eta_grid``-group cell per other
+    value. Together they plan as one vmapped sweep; the report shows every grid point.
 
     Example:
         >>> [c["name"] for c in grid_cells("ofql", "hopper-medium", "eta", (0.1, 0.3))]
         ['ofql-hopper-medium', 'ofql-eta0.1-hopper-medium']
     """
-    default = task_default(algorithm, task, field)
+    spec = get_agent_spec(algorithm)
+    task_values = spec.task_defaults(get_task(task), "paper")
+    default = task_values[field] if field in task_values else spec.default_config()[field]
     cells = [cell(algorithm, task, overrides={f"agent.{field}": default}, **kwargs)]
     cells += [
         cell(algorithm, task, group="eta_grid", name=f"{algorithm}-{field}{v:g}-{task}",
@@ -158,18 +133,13 @@ def _slug(text: str) -> str:
 
 
 def _nest(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys as nested dicts: ``{"agent.eta": 1}`` -> ``{"agent": {"eta": 1}}``."""
     out: dict[str, Any] = {}
     for key, value in overrides.items():
-        if isinstance(value, Mapping):
-            value = _nest(value)
-        *parents, leaf = key.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
-            node[leaf] = _merge(node[leaf], value)
-        else:
-            node[leaf] = value
+        value = _nest(value) if isinstance(value, Mapping) else value
+        for part in reversed(key.split(".")):
+            value = {part: value}
+        out = _merge(out, value)
     return out
 
 
@@ -184,9 +154,7 @@ def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, ml_collections.ConfigDict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, Mapping):
+    if isinstance(value, ml_collections.ConfigDict | Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
@@ -209,7 +177,7 @@ class Program:
 
 def load_suite_file(path: str | Path) -> ml_collections.ConfigDict:
     """``get_config()`` of a suite file (for code; the CLI loads it through its flag)."""
-    return _get_config_of(
+    return get_config_of(
         Path(path), f"cannot load the suite file {path}: pass one of experiments/suites/*.py."
     )()
 
@@ -240,10 +208,6 @@ def selected_cells(suite: ml_collections.ConfigDict) -> list[dict[str, Any]]:
     return [c for c in cells if c["name"] in wanted or c["group"] in wanted]
 
 
-def _sweepable(algorithm: str) -> tuple[str, ...]:
-    return tuple(get_agent_spec(algorithm).sweepable or ())
-
-
 def plan_programs(cells: Sequence[dict[str, Any]], defaults: Mapping[str, Any]) -> list[Program]:
     """Group the cells into programs. Cells equal but for sweepable ``agent.*`` values, whose
     values form a full grid, become one sweep; identical cells share one program; every
@@ -254,7 +218,7 @@ def plan_programs(cells: Sequence[dict[str, Any]], defaults: Mapping[str, Any]) 
         agent = dict(overrides.get("agent", {}))
         swept = {}
         if not c["sweep"]:
-            for name in _sweepable(c["algorithm"]):
+            for name in get_agent_spec(c["algorithm"]).sweepable or ():
                 if name in agent:
                     swept[name] = float(agent.pop(name))
         common = {**overrides, "agent": agent}
@@ -290,19 +254,8 @@ def plan_programs(cells: Sequence[dict[str, Any]], defaults: Mapping[str, Any]) 
     return programs
 
 
-def _get_config_of(path: Path, missing: str):
-    """The ``get_config`` function of a config file; ``OFQLError(missing)`` if it is absent."""
-    spec = importlib.util.spec_from_file_location(f"ofql_config_{path.stem}", path)
-    if spec is None or not path.is_file():
-        raise OFQLError(missing)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config
-
-
 def program_config(program: Program, get_config) -> ml_collections.ConfigDict:
-    """The experiment config of a program: the base config of its task, protocol and
-    algorithm, then the overrides, seeds and sweep."""
+    """The base config of the program's task, protocol and algorithm, with its overrides."""
     first = program.cells[0]
     config = get_config(f"{first['task']},{first['protocol']},algorithm={first['algorithm']}")
     _apply(config, program.overrides, "")
@@ -371,8 +324,7 @@ def _latest_step(workdir: Path) -> int:
 
 
 def _read_json(path: Path) -> Any:
-    """The parsed file; ``None`` when it is missing or unreadable (the runner then starts
-    that record afresh)."""
+    """The parsed file; ``None`` when it is missing or unreadable (then started afresh)."""
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
@@ -392,26 +344,22 @@ class SuiteRunner:
         self.programs = plan_programs(self.cells, suite.defaults)
         base = Path(suite.base_config)
         base = base if base.is_absolute() else self.suite_file.parent / base
-        get_config = _get_config_of(
+        get_config = get_config_of(
             base.resolve(),
             f"the suite's base_config {base.resolve()} does not exist: set --suite.base_config "
             "to the experiment config file (experiments/d4rl.py).",
         )
         self.configs = {p.name: program_config(p, get_config) for p in self.programs}
         self.command = command
-        self.status = self._read_status()
+        self.status = _read_json(self.workdir / "status.json")
+        if self.status is None:
+            self.status = {"cells": {}, "machine": machine_info(), "commands": []}
         if suite.cost_json and not Path(suite.cost_json).is_file():
             raise OFQLError(
                 f"--suite.cost_json {suite.cost_json} does not exist: pass a "
                 "benchmarks/throughput.py output, e.g. "
                 "benchmarks/results/throughput_2026-11-25_cpu.json."
             )
-
-    def _read_status(self) -> dict[str, Any]:
-        status = _read_json(self.workdir / "status.json")
-        if status is not None:
-            return status
-        return {"cells": {}, "machine": machine_info(), "commands": []}
 
     def _write(self) -> None:
         cells = {}
@@ -421,21 +369,17 @@ class SuiteRunner:
                                     "setting": setting or None}  # fmt: skip
         # A suite run in parts (--suite.select) keeps the cells of the earlier parts, so its
         # report covers them all; the cells run now replace their earlier entries.
-        for c in self._earlier_plan():
-            cells.setdefault(c["name"], c)
+        earlier = _read_json(self.workdir / "suite.json")
+        if isinstance(earlier, dict) and earlier.get("suite") == self.suite.name:
+            for c in earlier.get("cells") or []:
+                if isinstance(c, dict) and c.get("name"):
+                    cells.setdefault(c["name"], c)
         order = {c["name"]: i for i, c in enumerate(self.suite.cells)}
         ordered = sorted(cells.values(), key=lambda c: order.get(c["name"], len(order)))
         plan = {"suite": self.suite.name, "suite_file": str(self.suite_file),
                 "description": self.suite.description, "cells": ordered}  # fmt: skip
         write_json_atomic(self.workdir / "suite.json", plan)
         write_json_atomic(self.workdir / "status.json", self.status)
-
-    def _earlier_plan(self) -> list[dict[str, Any]]:
-        """The cells of this suite's ``suite.json`` in the workdir, if a run wrote one."""
-        plan = _read_json(self.workdir / "suite.json")
-        if not isinstance(plan, dict) or plan.get("suite") != self.suite.name:
-            return []
-        return [c for c in plan.get("cells") or [] if isinstance(c, dict) and c.get("name")]
 
     def _set(self, program: Program, **fields: Any) -> None:
         """Update the program's cells in status.json (``run`` has written the plan already)."""
@@ -444,7 +388,6 @@ class SuiteRunner:
         write_json_atomic(self.workdir / "status.json", self.status)
 
     def _finished(self, program: Program) -> bool:
-
         try:
             results = load_results(self.workdir / "programs" / program.name)
         except OFQLError:
@@ -464,7 +407,6 @@ class SuiteRunner:
 
     def _publish(self, program: Program) -> None:
         """Write each cell's own results.json (its setting of a merged sweep) and config."""
-
         results = load_results(self.workdir / "programs" / program.name)
         names = [s.get("name") for s in results.get("settings", [])]
         for c, setting in zip(program.cells, program.settings, strict=True):
@@ -478,8 +420,6 @@ class SuiteRunner:
 
     def run(self) -> int:
         """Run every unfinished program; returns the exit status (0, or 1 if a cell failed)."""
-        from tqdm.auto import tqdm
-
         # First, so that a clash with an earlier part's sweep changes nothing on disk.
         finished = {p.name: self._finished(p) for p in self.programs}
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -519,13 +459,7 @@ class SuiteRunner:
                 start = time.time()
                 base = sum(done[p.name] for p in self.programs if p.name != program.name)
 
-                def advance(
-                    step: int,
-                    base: int = base,
-                    spent: float = spent,
-                    start: float = start,
-                    program: Program = program,
-                ) -> None:
+                def advance(step: int, base=base, spent=spent, start=start, program=program):
                     bar.update(base + step - bar.n)
                     # After every chunk, so a kill loses at most one chunk's wall time.
                     self._set(program, wall_seconds=spent + time.time() - start)
@@ -610,26 +544,18 @@ status.json and report.md), 2 for a problem with the command or suite (one sente
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m ofql_jax.suite --suite=FILE [--workdir=DIR] [--report_only]``."""
-    from absl import flags, logging
-    from ml_collections import config_flags
-
     argv = list(sys.argv if argv is None else argv)
-    flag_values = flags.FlagValues()
-    suite_flag = config_flags.DEFINE_config_file(
-        "suite", None, "Suite file, e.g. experiments/suites/cpu.py.", flag_values=flag_values
-    )
-    workdir_flag = flags.DEFINE_string(
-        "workdir", None, "Output directory (default runs/<suite name>).", flag_values=flag_values
-    )
-    report_flag = flags.DEFINE_bool(
-        "report_only", False, "Only (re)write the report of --workdir.", flag_values=flag_values
-    )
+    flag_values = flags.FlagValues()  # the flags are described in USAGE
+    suite_flag = config_flags.DEFINE_config_file("suite", None, "", flag_values=flag_values)
+    workdir_flag = flags.DEFINE_string("workdir", None, "", flag_values=flag_values)
+    report_flag = flags.DEFINE_bool("report_only", False, "", flag_values=flag_values)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     logging.set_verbosity(logging.WARNING)
     if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
         print(USAGE)
         return 0
+    problem = None
     try:
         flag_values(argv)
         suite = suite_flag.value
@@ -637,28 +563,27 @@ def main(argv: list[str] | None = None) -> int:
             raise OFQLError("no suite given: pass --suite=experiments/suites/<name>.py.")
         suite.to_dict()  # a file that failed to load only raises on first use
     except flags.Error as err:
-        text = re.sub(r"\s+", " ", str(err)).strip()
+        text = one_line(err)
         unknown = re.match(r"Unknown command line flag '(suite\.[\w.]+)'", text)
         if unknown:
             text = f"--{unknown.group(1)} is not a suite field"
-        print(f"error: {text}: see --help for the flags and fields.", file=sys.stderr)
-        return EXIT_USER_ERROR
+        problem = f"{text}: see --help for the flags and fields."
     except OFQLError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        problem = str(err)
     except OSError as err:  # ml_collections reports a missing or broken file as IOError
-        path = re.search(r"Attempted \[[^\]]*\]: (\S+)", re.sub(r"\s+", " ", str(err)))
+        path = re.search(r"Attempted \[[^\]]*\]: (\S+)", one_line(err))
         where = path.group(1) if path else "the --suite file"
-        hint = "pass one of experiments/suites/*.py (run from the repository root)"
-        print(f"error: cannot load the suite file {where}: {hint}.", file=sys.stderr)
-        return EXIT_USER_ERROR
+        problem = (f"cannot load the suite file {where}: pass one of experiments/suites/*.py "
+                   "(run from the repository root).")  # fmt: skip
     except (AttributeError, KeyError, TypeError, ValueError) as err:
-        text = re.sub(r"\s+", " ", str(err)).strip()
+        text = one_line(err)
         field = re.fullmatch(r"""["']*([\w.]+)["']*""", text)
         if isinstance(err, KeyError | AttributeError) and field:
             text = f"{field.group(1)} is not a suite field"
-        print(f"error: invalid suite override ({text}): the fields are those of "
-              "ofql_jax.suite.new_suite (see --help).", file=sys.stderr)  # fmt: skip
+        problem = (f"invalid suite override ({text}): the fields are those of "
+                   "ofql_jax.suite.new_suite (see --help).")  # fmt: skip
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USER_ERROR
     suite_file = flag_values["suite"].config_filename
     workdir = workdir_flag.value or os.path.join("runs", suite.name)
@@ -675,9 +600,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
 
-
-__all__ = ["Program", "SuiteRunner", "cell", "load_suite_file", "main", "new_suite",
-           "plan_programs", "program_config", "selected_cells", "task_default"]  # fmt: skip
 
 if __name__ == "__main__":
     sys.exit(main())

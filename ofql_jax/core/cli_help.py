@@ -4,7 +4,8 @@ to a wrong one.
 Every field's comment comes from its one declaration (``ofql_jax.core.config_fields`` for the
 run fields, the agent's ``default_config`` for its own), so the help cannot drift from the code.
 
-Also the argparse types the command-line tools share (``int_list``).
+Also what the command-line tools share: loading a config file (``get_config_of``), an
+argparse type (``int_list``) and an error on one line (``one_line``).
 
 Example:
     >>> from ofql_jax.core.cli_help import closest_fields
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib.util
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import ml_collections
@@ -32,6 +35,7 @@ from ofql_jax.core.config_fields import (
     agent_config,
     agent_fields,
 )
+from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.tasks import PROTOCOLS, TASKS
 
 # Names people type for fields called otherwise here.
@@ -215,6 +219,21 @@ def _show(value: object) -> str:
     if isinstance(value, tuple):
         return "(" + ",".join(str(v) for v in value) + ")"
     return str(value) if value != "" else '""'
+
+
+def get_config_of(path: Path, missing: str) -> Callable:
+    """The ``get_config`` function of a config file; ``OFQLError(missing)`` if it is absent."""
+    spec = importlib.util.spec_from_file_location(f"ofql_config_{path.stem}", path)
+    if spec is None or not path.is_file():
+        raise OFQLError(missing)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config
+
+
+def one_line(text: object) -> str:
+    """An error's text on one line (absl's messages hold newlines, some written as ``\\n``)."""
+    return re.sub(r"\s+", " ", str(text).replace("\\n", " ")).strip()
 
 
 def int_list(text: str) -> tuple[int, ...]:

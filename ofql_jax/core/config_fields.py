@@ -1,15 +1,9 @@
 """Every run-config field, declared once: name, default, one-line comment, checks, resumability.
 
-The table below (``RUN_FIELDS``) is the only place a run field is written down. From it come
-the ml_collections config that ``experiments/d4rl.py`` returns (:func:`build_config`), the
-checks of ``ofql_jax.training.config_checks``, ``--help`` and ``docs/config.md``
-(``ofql_jax.core.cli_help``), which changes a resumed run may make (``RESUMABLE``), the values
-that reproduce runs saved before a field existed (``ADDED_FIELDS``) and the fields a protocol
-sets (``PROTOCOL_FIELDS``).
-
-A default is a value, or a function of the :class:`Choice` (task, protocol, agent) for the
-fields a task or a protocol sets. Agent fields are declared by each agent: its
-``default_config()`` with a comment per field (:func:`agent_fields`).
+From ``RUN_FIELDS`` come the config ``experiments/d4rl.py`` returns (:func:`build_config`),
+its checks (``ofql_jax.training.config_checks``), ``--help`` and ``docs/config.md``
+(``ofql_jax.core.cli_help``) and the lists below it. Agent fields are declared by each agent,
+in its ``default_config()`` with a comment per field (:func:`agent_fields`).
 
 Example:
     >>> from ofql_jax.core.tasks import get_task
@@ -64,7 +58,6 @@ class Field:
     failing the predicate is refused with "it must be <need>"; ``protocol``: the protocol sets
     it (marked [P]); ``resumable``: a resumed run may change it without changing its numbers;
     ``before``: the value that reproduces runs saved before the field existed.
-    [P] after a comment in ``--help`` and docs/config.md marks ``protocol``.
     """
 
     name: str
@@ -85,12 +78,7 @@ class Field:
             object.__setattr__(self, "kind", type(self.default))
 
     def value(self, choice: Choice) -> Any:
-        """The default for ``choice``."""
         return self.default(choice) if callable(self.default) else self.default
-
-
-def _section(title: str, *fields: Field) -> tuple[Field, ...]:
-    return tuple(dataclasses.replace(f, section=title) for f in fields)
 
 
 def one_of(*values: str, need: str = "") -> tuple[Callable[[Any], bool], str]:
@@ -104,6 +92,11 @@ NON_NEGATIVE = (lambda v: v >= 0, "a non-negative integer")
 OFF_AT_ZERO = (lambda v: v >= 0, "a non-negative integer (0 disables)")
 ABOVE_ZERO = (lambda v: v > 0, "> 0")
 MATMUL_PRECISIONS = ("highest", "high", "default")
+
+
+def _section(title: str, *fields: Field) -> tuple[Field, ...]:
+    return tuple(dataclasses.replace(f, section=title) for f in fields)
+
 
 RUN_FIELDS: tuple[Field, ...] = (
     *_section(
@@ -258,7 +251,7 @@ def agent_fields(spec: Any) -> tuple[Field, ...]:
     if declared is not None:
         return tuple(declared)
     defaults = spec.default_config()
-    comments = _comments(spec.default_config)
+    comments = {n: " ".join(t for t in c if t) for n, c in _comments(spec.default_config).items()}
     names = [n for n in comments if n in defaults] + sorted(set(defaults) - set(comments))
     return tuple(Field(n, defaults[n], comments.get(n, "")) for n in names)
 
@@ -268,8 +261,8 @@ def config_of(fields: tuple[Field, ...]) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict({f.name: f.default for f in fields})
 
 
-def _comments(function: Callable) -> dict[str, str]:
-    """``{field: comment}`` of the ``c.<field> = value  # comment`` statements of a
+def _comments(function: Callable) -> dict[str, list[str]]:
+    """``{field: comment lines}`` of the ``c.<field> = value  # comment`` statements of a
     ``default_config`` function, read with Python's tokenizer (and of the agent's whose
     ``default_config`` it starts from, ``c = ofql.default_config()``).
 
@@ -278,10 +271,6 @@ def _comments(function: Callable) -> dict[str, str]:
     such as ``# Optimisation.``); a field with no comment of its own takes the comment lines
     right above it.
     """
-    return {name: " ".join(t for t in text if t) for name, text in _raw_comments(function).items()}
-
-
-def _raw_comments(function: Callable) -> dict[str, list[str]]:
     source = textwrap.dedent(inspect.getsource(function))
     comments: dict[str, list[str]] = {}
     above: list[str] = []  # comment-only lines since the last statement
@@ -301,7 +290,7 @@ def _raw_comments(function: Callable) -> dict[str, list[str]]:
             words = [t.string for t in statement if t.type != tokenize.COMMENT]
             last = None
             if words[:2] == ["c", "="] and words[3:] == [".", "default_config", "(", ")"]:
-                comments.update(_raw_comments(function.__globals__[words[2]].default_config))
+                comments.update(_comments(function.__globals__[words[2]].default_config))
             if words[:2] == ["c", "."] and len(words) > 3 and words[3] == "=":
                 last = words[2]
                 own = [_text(t) for t in statement if t.type == tokenize.COMMENT]
