@@ -11,16 +11,8 @@ from typing import Any
 import numpy as np
 
 from ofql_jax.agents.base import Q_POLICY_MEAN
+from ofql_jax.results.report import formatting as fm
 from ofql_jax.results.report.cells import Suite
-from ofql_jax.results.report.formatting import (
-    DPI,
-    plt,
-    safe_name,
-    save_figure,
-    steps_axis,
-    table,
-    task_order,
-)
 from ofql_jax.results.report.registry import Context, NotRun, section
 from ofql_jax.results.writers import read_scalars
 
@@ -145,8 +137,9 @@ def _health_figure(task: str, lines: list[HealthLine], path: Path) -> None:
     panels = [p for p in _PANELS if any(line.series(p.tag)[0].size for line in lines)]
     ncols = min(3, len(panels))
     nrows = math.ceil((len(panels) + 1) / ncols)  # one slot for the legend
-    fig, axes = plt.subplots(nrows, ncols, figsize=(10.0, 3.2 * nrows), dpi=DPI, squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    figsize = (10.0, 3.2 * nrows)
+    fig, axes = fm.plt.subplots(nrows, ncols, figsize=figsize, dpi=fm.DPI, squeeze=False)
+    colors = fm.plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, panel in zip(axes.flat, panels, strict=False):
         for k, line in enumerate(lines):
             steps, mean, lo, hi = line.series(panel.tag)
@@ -162,7 +155,7 @@ def _health_figure(task: str, lines: list[HealthLine], path: Path) -> None:
         if panel.log:
             ax.set_yscale("log")
         ax.set_title(panel.title, fontsize=8)
-        steps_axis(ax)
+        fm.steps_axis(ax)
         ax.tick_params(which="both", labelsize=7)
         ax.grid(alpha=0.3)
     found: dict[str, Any] = {}
@@ -176,7 +169,7 @@ def _health_figure(task: str, lines: list[HealthLine], path: Path) -> None:
     axes.flat[len(panels)].legend(handles.values(), handles.keys(), fontsize=7, loc="upper left")
     title = f"{task}: diagnostics per gradient step (mean over seeds, band: lowest to highest seed)"
     fig.suptitle(title, fontsize=9)
-    save_figure(fig, path)
+    fm.save_figure(fig, path)
 
 
 def _column(line: HealthLine, tag: str) -> str:
@@ -193,14 +186,14 @@ def _column(line: HealthLine, tag: str) -> str:
 
 @section("Training health", order=80, groups=None, intro=INTRO)
 def health(ctx: Context) -> list[str] | NotRun:
-    found = {t: health_lines(ctx.suite, t) for t in task_order(c.task for c in ctx.cells)}
+    found = {t: health_lines(ctx.suite, t) for t in fm.task_order(c.task for c in ctx.cells)}
     if not any(found.values()):
         return NotRun("no program has `diag/*` in its TensorBoard.")
     lines = []
     for task, task_lines in found.items():
         if not task_lines:
             continue
-        path = ctx.figures / f"health_{safe_name(task)}.png"
+        path = ctx.figures / f"health_{fm.safe_name(task)}.png"
         _health_figure(task, task_lines, path)
         rows = []
         for line in task_lines:
@@ -208,6 +201,6 @@ def health(ctx: Context) -> list[str] | NotRun:
             row = [line.label, f"{step:,}" if step is not None else "—"]
             rows.append(row + [_column(line, tag) for tag, _ in _COLUMNS])
         lines += [f"**{task}**", "", f"![{task} diagnostics](figures/{path.name})", ""]
-        lines += table(["program, setting", "step", *(name for _, name in _COLUMNS)], rows)
+        lines += fm.table(["program, setting", "step", *(name for _, name in _COLUMNS)], rows)
         lines.append("")
     return lines
