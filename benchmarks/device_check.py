@@ -27,6 +27,12 @@ time per 1M steps), all in one process:
   ``max|a - a_highest| / max|a_highest|`` (TF32 and bf16 inputs differ at about 1e-3, a
   backend without TF32 not at all);
 
+then, for ``--multi_agents`` (OFQL), the multi-dataset programs of the six MuJoCo medium and
+medium-expert replicas (``ofql_jax.training.multi_dataset``): one program per shape (hopper's
+two; halfcheetah's and walker2d's four), ``--multi_seeds`` (3) seeds per dataset, synthetic
+data of the replicas' sizes (1M and 2M transitions) stored once on the device, against the
+same datasets as one 3-seed program each: minutes per 1M steps of all six, both ways;
+
 then per agent the paper's decision frequency (one decision = 50 states x 50 candidates scored
 by the critic; agents without a critic: 50 states x 1, labelled) and single-state decisions/s,
 for each ``--decision_designs`` (``Policy``'s ``draws``: in the call, or NumPy's on the host).
@@ -60,6 +66,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,7 +76,15 @@ from ofql_jax.results import schema as results  # noqa: E402
 from ofql_jax.training.runtime import matmul_precision, set_matmul_precision  # noqa: E402
 from ofql_jax.training.trainer import MultiSeedTrainer, init_states  # noqa: E402
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# The MuJoCo medium and medium-expert replicas by shape: (obs, act), transitions per dataset
+# (medium: 1M; medium-expert: medium + expert, 2M), as the multi-dataset programs group them.
+MULTI_PROGRAMS = {
+    "hopper": ((11, 3), {"hopper-medium": 1_000_000, "hopper-medium-expert": 2_000_000}),
+    "halfcheetah+walker2d": ((17, 6), {
+        "halfcheetah-medium": 1_000_000, "halfcheetah-medium-expert": 2_000_000,
+        "walker2d-medium": 1_000_000, "walker2d-medium-expert": 2_000_000}),
+}  # fmt: skip
 JAX_PRECISIONS = ("highest", "high", "default")  # a setting is one of these or "bfloat16"
 DEFAULT_AGENTS = ["ofql", "dql5", "fql10", "fbrac5", "bc", "flow_bc"]
 DEFAULT_SEEDS = [1, 3, 16, 64, 256]
@@ -357,6 +372,64 @@ def bench_agent(label, agents, programs, args, data, deadline, skipped) -> dict:
     return out
 
 
+def bench_multi_dataset(label: str, args, deadline: float, skipped: list[str]) -> dict:
+    """``MULTI_PROGRAMS`` as multi-dataset programs against one program per dataset."""
+    out: dict = {"seeds_per_dataset": args.multi_seeds, "programs": {}}
+    for name, ((obs, act), sizes) in MULTI_PROGRAMS.items():
+        if time.perf_counter() > deadline:
+            skipped.append(f"{label} multi-dataset {name}")
+            continue
+        sizes = {t: min(n, args.multi_max_transitions) for t, n in sizes.items()}
+        agent = throughput.make_variant(label, obs_dim=obs, act_dim=act)
+        data = throughput._dataset(sum(sizes.values()), obs, act)
+        firsts = np.cumsum([0, *list(sizes.values())[:-1]])
+        where = np.repeat([[f, n] for f, n in zip(firsts, sizes.values(), strict=True)],
+                          args.multi_seeds, axis=0).astype(np.int32)  # fmt: skip
+        members = len(where)
+        updates = args.updates_for(members)
+        joint = MultiSeedTrainer(agent, throughput.BATCH)
+        states = init_states(agent, list(range(args.multi_seeds)) * len(sizes))
+        rates = throughput.time_calls(
+            joint, states, data, updates, args.repeats, jnp.asarray(where)
+        )
+        alone = MultiSeedTrainer(agent, throughput.BATCH)
+        first_size = next(iter(sizes.values()))
+        first = jax.tree.map(lambda x, n=first_size: x[:n], data)
+        states = init_states(agent, list(range(args.multi_seeds)))
+        updates_alone = args.updates_for(args.multi_seeds)
+        alone_rates = throughput.time_calls(alone, states, first, updates_alone, args.repeats)
+        rate, alone_rate = statistics.median(rates), statistics.median(alone_rates)
+        entry = {
+            "datasets": sizes, "members": members, "updates_per_call": updates,
+            "program_updates_per_s": rate, "seed_updates_per_s": rate * members,
+            "seed_updates_per_s_range": [min(rates) * members, max(rates) * members],
+            "minutes_per_1m_steps": 1e6 / rate / 60,
+            "data_bytes": int(sum(x.nbytes for x in jax.tree.leaves(data))),
+            "compile_s": joint.compile_seconds,
+            "memory_analysis": _memory(joint.compile(init_states(agent, [0] * members), data,
+                                                     updates, jnp.asarray(where))),
+            "separate_program_updates_per_s": alone_rate,
+            "separate_minutes_per_1m_steps": len(sizes) * 1e6 / alone_rate / 60,
+        }  # fmt: skip
+        entry["speedup"] = entry["separate_minutes_per_1m_steps"] / entry["minutes_per_1m_steps"]
+        out["programs"][name] = entry
+        print(
+            f"{label} multi-dataset {name} ({len(sizes)} datasets x {args.multi_seeds} seeds): "
+            f"{entry['seed_updates_per_s']:10.0f} seed-upd/s, "
+            f"{entry['minutes_per_1m_steps']:.1f} min per 1M steps against "
+            f"{entry['separate_minutes_per_1m_steps']:.1f} min as {len(sizes)} programs "
+            f"(x{entry['speedup']:.2f})",
+            flush=True,
+        )
+    done = out["programs"].values()
+    if len(done) == len(MULTI_PROGRAMS):
+        out["minutes_per_1m_steps_all"] = sum(e["minutes_per_1m_steps"] for e in done)
+        out["separate_minutes_per_1m_steps_all"] = sum(
+            e["separate_minutes_per_1m_steps"] for e in done
+        )
+    return out
+
+
 def add_ratios(agents: dict) -> None:
     """The paper's Figure 3 as ratios: each agent's 1-seed training time and decision rate
     over OFQL's."""
@@ -417,6 +490,12 @@ def main() -> int:
         choices=["auto", "device", "host"],
         help="Policy(draws=...) timed, the first under the plain keys",
     )
+    parser.add_argument("--multi_agents", nargs="*", default=["ofql"],
+                        choices=list(throughput.VARIANTS),
+                        help="agents timed in the multi-dataset programs")  # fmt: skip
+    parser.add_argument("--multi_seeds", type=int, default=3, help="seeds per dataset there")
+    parser.add_argument("--multi_max_transitions", type=int, default=2_000_000,
+                        help="cap on each synthetic dataset's size (dry run: 2,000)")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true",
                         help="CPU smoke: 1 and 2 seeds, 20 updates, 1 repeat")  # fmt: skip
     args = parser.parse_args()
@@ -424,6 +503,7 @@ def main() -> int:
         args.seeds, args.updates, args.repeats, args.decision_calls = [1, 2], 20, 1, 5
         args.budget_s = 1e9  # everything runs
         args.precision_compare = args.precision_compare and [1]
+        args.multi_max_transitions = 2_000
     args.updates_for = lambda n: max(args.updates // max(n // 16, 1), 20)
 
     start = time.perf_counter()
@@ -432,7 +512,8 @@ def main() -> int:
     out["dry_run"] = args.dry_run
     names = ("agents", "seeds", "updates", "repeats", "decision_calls", "budget_s",
              "decision_budget_s", "compile_workers", "precisions", "precision_agents",
-             "precision_compare", "decision_designs")  # fmt: skip
+             "precision_compare", "decision_designs", "multi_agents", "multi_seeds",
+             "multi_max_transitions")  # fmt: skip
     out["settings"] = {k: getattr(args, k) for k in names}
     print(f"device: {out['device_kind']} ({out['backend']}), jax {out['versions']['jax']}",
           flush=True)  # fmt: skip
@@ -455,6 +536,10 @@ def main() -> int:
         until = deadline + args.decision_budget_s
         out["agents"][label] = bench_agent(label, agents, programs, args, data, until,
                                            out["skipped"])  # fmt: skip
+        if label in args.multi_agents:
+            out["agents"][label]["multi_dataset"] = bench_multi_dataset(
+                label, args, until, out["skipped"]
+            )
         add_ratios(out["agents"])
         out["bench_seconds"] = time.perf_counter() - start
         path.write_text(json.dumps(out, indent=1))

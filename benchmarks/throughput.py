@@ -56,13 +56,14 @@ VARIANTS = {
 }
 
 
-def make_variant(label: str, matmul_dtype: str = "float32"):
+def make_variant(label: str, matmul_dtype: str = "float32", obs_dim: int = OBS_DIM,
+                 act_dim: int = ACT_DIM):  # fmt: skip
     name, overrides = VARIANTS[label]
     config = AGENTS[name].default_config()
     config.matmul_dtype = matmul_dtype
     for key, value in overrides.items():
         config[key] = value
-    return AGENTS[name].make(config, OBS_DIM, ACT_DIM, 1_000_000)
+    return AGENTS[name].make(config, obs_dim, act_dim, 1_000_000)
 
 
 def _stats(samples: list[float]) -> dict[str, float]:
@@ -74,26 +75,27 @@ def _stats(samples: list[float]) -> dict[str, float]:
     }
 
 
-def _dataset(n: int = 100_000) -> Transitions:
+def _dataset(n: int = 100_000, obs_dim: int = OBS_DIM, act_dim: int = ACT_DIM) -> Transitions:
     k = jax.random.split(jax.random.key(0), 5)
     return Transitions(
-        jax.random.normal(k[0], (n, OBS_DIM)),
-        jax.random.uniform(k[1], (n, ACT_DIM), minval=-1, maxval=1),
+        jax.random.normal(k[0], (n, obs_dim)),
+        jax.random.uniform(k[1], (n, act_dim), minval=-1, maxval=1),
         jax.random.normal(k[2], (n,)),
-        jax.random.normal(k[3], (n, OBS_DIM)),
+        jax.random.normal(k[3], (n, obs_dim)),
         (jax.random.uniform(k[4], (n,)) < 0.01).astype(jnp.float32),
     )
 
 
-def time_calls(trainer, states, data, updates: int, repeats: int) -> list[float]:
+def time_calls(trainer, states, data, updates: int, repeats: int, where=None) -> list[float]:
     """Program updates/s of ``repeats`` timed calls, after one untimed call (compile or
-    warm-up). The states are donated: the caller's are spent."""
-    states, _ = trainer(states, data, updates)
+    warm-up). The states are donated: the caller's are spent. ``where``: each member's
+    dataset in a multi-dataset program (``MultiSeedTrainer``)."""
+    states, _ = trainer(states, data, updates, where)
     jax.block_until_ready(states)
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
-        states, metrics = trainer(states, data, updates)
+        states, metrics = trainer(states, data, updates, where)
         jax.block_until_ready((states, metrics))
         rates.append(updates / (time.perf_counter() - start))
     return rates

@@ -52,11 +52,12 @@ from tqdm.auto import tqdm
 from ofql_jax.agents import get_agent_spec
 from ofql_jax.core.cli_help import get_config_of, one_line
 from ofql_jax.core.errors import OFQLError, StoppedError
-from ofql_jax.core.tasks import get_task
+from ofql_jax.core.tasks import get_task, task_shape
 from ofql_jax.results.report import GROUPS, write_report
 from ofql_jax.results.schema import load_results, select_setting
 from ofql_jax.results.writers import write_json_atomic
 from ofql_jax.training.experiment import Experiment
+from ofql_jax.training.multi_dataset import MultiDatasetProgram, mismatch
 from ofql_jax.training.runtime import setup_process
 from ofql_jax.training.sweep import setting_name
 
@@ -73,6 +74,10 @@ def new_suite(name: str, description: str) -> ml_collections.ConfigDict:
     s.select = ""  # comma-separated cell names or groups to run ("" = every cell)
     s.cost_json = ""  # a benchmarks/throughput.py JSON for the report's cost table ("" = none)
     s.report = True  # write report.md at the end
+    # Train the cells of one algorithm and schedule whose datasets share observation and
+    # action sizes (hopper's levels; halfcheetah's with walker2d's) as ONE program
+    # (ofql_jax.training.multi_dataset); False: one program per cell (or sweep).
+    s.multi_dataset = True
     # Overrides of every cell's experiment config (nested like the config: agent.eta is
     # defaults.agent.eta); a cell's own overrides win.
     s.defaults = ml_collections.ConfigDict({"progress": False, "agent": {}})
@@ -254,6 +259,27 @@ def plan_programs(cells: Sequence[dict[str, Any]], defaults: Mapping[str, Any]) 
     return programs
 
 
+def group_programs(
+    programs: Sequence[Program], configs: Mapping[str, ml_collections.ConfigDict]
+) -> list[list[Program]]:
+    """Programs that can train as one multi-dataset program, together (in plan order): the
+    same algorithm and schedule (``multi_dataset.mismatch``) on tasks whose datasets have the
+    same observation and action sizes (``core.tasks.task_shape``; unknown: alone)."""
+    groups: list[list[Program]] = []
+    for program in programs:
+        config = configs[program.name]
+        shape = task_shape(config.task)
+        for group in groups:
+            first = configs[group[0].name]
+            if shape is not None and task_shape(first.task) == shape \
+                    and mismatch([first, config]) is None:  # fmt: skip
+                group.append(program)
+                break
+        else:
+            groups.append([program])
+    return groups
+
+
 def program_config(program: Program, get_config) -> ml_collections.ConfigDict:
     """The base config of the program's task, protocol and algorithm, with its overrides."""
     first = program.cells[0]
@@ -429,73 +455,97 @@ class SuiteRunner:
         self._write()
         setup_process(self.configs[self.programs[0].name])
         total = sum(self.configs[p.name].num_steps for p in self.programs)
-        done = {p.name: (self.configs[p.name].num_steps if finished[p.name]
-                         else _latest_step(self.workdir / "programs" / p.name))
-                for p in self.programs}  # fmt: skip
-        bar = tqdm(total=total, initial=sum(done.values()), unit="step", dynamic_ncols=True,
-                   desc=f"suite {self.suite.name}")  # fmt: skip
-        failed = []
+        self.done = {p.name: (self.configs[p.name].num_steps if finished[p.name]
+                              else _latest_step(self.workdir / "programs" / p.name))
+                     for p in self.programs}  # fmt: skip
+        self.bar = tqdm(total=total, initial=sum(self.done.values()), unit="step",
+                        dynamic_ncols=True, desc=f"suite {self.suite.name}")  # fmt: skip
+        self.failed = []
         start_all = time.time()
         try:
-            for index, program in enumerate(self.programs, 1):
-                config = self.configs[program.name]
-                cells = ", ".join(c["name"] for c in program.cells)
+            for program in self.programs:
                 if finished[program.name]:
-                    if any(not (self.workdir / "cells" / c["name"] / "results.json").exists()
-                           for c in program.cells):  # fmt: skip
-                        self._publish(program)
-                    if any(self.status["cells"].get(c["name"], {}).get("state") != "done"
-                           for c in program.cells):  # fmt: skip
-                        self._set(program, state="done", error=None)
-                    continue
-                bar.set_postfix_str(f"{index}/{len(self.programs)} {program.name}")
-                tqdm.write(f"[{index}/{len(self.programs)}] {program.name}: {cells}")
-                previous = self.status["cells"].get(program.cells[0]["name"], {})
-                spent = float(previous.get("wall_seconds") or 0.0)
-                # A resumed cell (killed or stopped while running) keeps its first start.
-                resumed = previous.get("state") in ("running", "pending")
-                started = (previous.get("started") if resumed else None) or _now()
-                self._set(program, state="running", error=None, started=started, finished=None)
-                start = time.time()
-                base = sum(done[p.name] for p in self.programs if p.name != program.name)
-
-                def advance(step: int, base=base, spent=spent, start=start, program=program):
-                    bar.update(base + step - bar.n)
-                    # After every chunk, so a kill loses at most one chunk's wall time.
-                    self._set(program, wall_seconds=spent + time.time() - start)
-
-                try:
-                    Experiment(config, self.workdir / "programs" / program.name).run(advance)
-                except StoppedError as err:
-                    self._set(program, state="pending", wall_seconds=spent + time.time() - start)
-                    raise OFQLError(
-                        f"{err} The suite stopped at {program.name}: re-run the same suite "
-                        "command to resume it."
-                    ) from err
-                except Exception as err:  # noqa: BLE001 - a failed cell must not stop the grid
-                    message = _failure_message(err, self.workdir / "programs" / program.name)
-                    tqdm.write(f"Cell {program.name} failed: {message}")
-                    self._set(program, state="failed", error=message, finished=_now(),
-                              wall_seconds=spent + time.time() - start)  # fmt: skip
-                    failed.append((program.name, message))
-                    continue
-                done[program.name] = config.num_steps
-                bar.update(sum(done.values()) - bar.n)
-                self._publish(program)
-                self._set(program, state="done", error=None, finished=_now(),
-                          wall_seconds=spent + time.time() - start)  # fmt: skip
+                    self._mark_finished(program)
+            units = ([[p] for p in self.programs] if not self.suite.multi_dataset
+                     else group_programs(self.programs, self.configs))  # fmt: skip
+            for index, unit in enumerate(units, 1):  # numbered in the whole plan
+                todo = [p for p in unit if not finished[p.name]]
+                if todo:
+                    self._run_unit(todo, f"{index}/{len(units)}")
         finally:
-            bar.close()
+            self.bar.close()
             self.status["last_session_seconds"] = time.time() - start_all
             self._write()
         if self.suite.report:
             self.write_report()
-        if failed:
-            print(f"{len(failed)} of {len(self.programs)} programs failed:", file=sys.stderr)
-            for name, message in failed:
+        if self.failed:
+            print(f"{len(self.failed)} of {len(self.programs)} programs failed:", file=sys.stderr)
+            for name, message in self.failed:
                 print(f"  {name}: {message}", file=sys.stderr)
             return EXIT_CELL_FAILED
         return 0
+
+    def _mark_finished(self, program: Program) -> None:
+        """A program finished earlier: publish its cells and mark them done if not yet."""
+        if any(not (self.workdir / "cells" / c["name"] / "results.json").exists()
+               for c in program.cells):  # fmt: skip
+            self._publish(program)
+        if any(self.status["cells"].get(c["name"], {}).get("state") != "done"
+               for c in program.cells):  # fmt: skip
+            self._set(program, state="done", error=None)
+
+    def _run_unit(self, unit: list[Program], position: str) -> None:
+        """Train one program, or several as one multi-dataset program; record each one's
+        state, wall time and results. A failure is recorded and the suite goes on."""
+        names = " + ".join(p.name for p in unit)
+        cells = ", ".join(c["name"] for p in unit for c in p.cells)
+        self.bar.set_postfix_str(f"{position} {names}")
+        tqdm.write(f"[{position}] {names}: {cells}")
+        spent, start = {}, time.time()
+        for program in unit:
+            previous = self.status["cells"].get(program.cells[0]["name"], {})
+            spent[program.name] = float(previous.get("wall_seconds") or 0.0)
+            # A resumed cell (killed or stopped while running) keeps its first start.
+            resumed = previous.get("state") in ("running", "pending")
+            started = (previous.get("started") if resumed else None) or _now()
+            self._set(program, state="running", error=None, started=started, finished=None,
+                      trained_with=names if len(unit) > 1 else None)  # fmt: skip
+        # A program's wall time is the unit's: its members shared every call.
+        wall = lambda p: spent[p.name] + time.time() - start  # noqa: E731
+        base = sum(self.done[p.name] for p in self.programs if p not in unit)
+
+        def advance(step: int) -> None:
+            self.bar.update(base + step * len(unit) - self.bar.n)
+            for program in unit:  # after every chunk, so a kill loses at most one chunk's time
+                self._set(program, wall_seconds=wall(program))
+
+        workdirs = [self.workdir / "programs" / p.name for p in unit]
+        try:
+            if len(unit) == 1:
+                Experiment(self.configs[unit[0].name], workdirs[0]).run(advance)
+            else:
+                configs = [self.configs[p.name] for p in unit]
+                MultiDatasetProgram(configs, workdirs).run(advance)
+        except StoppedError as err:
+            for program in unit:
+                self._set(program, state="pending", wall_seconds=wall(program))
+            raise OFQLError(
+                f"{err} The suite stopped at {names}: re-run the same suite command to resume it."
+            ) from err
+        except Exception as err:  # noqa: BLE001 - a failed cell must not stop the grid
+            message = _failure_message(err, workdirs[0])
+            tqdm.write(f"Cell {names} failed: {message}")
+            for program in unit:
+                self._set(program, state="failed", error=message, finished=_now(),
+                          wall_seconds=wall(program))  # fmt: skip
+                self.failed.append((program.name, message))
+            return
+        for program in unit:
+            self.done[program.name] = self.configs[program.name].num_steps
+            self._publish(program)
+            self._set(program, state="done", error=None, finished=_now(),
+                      wall_seconds=wall(program))  # fmt: skip
+        self.bar.update(sum(self.done.values()) - self.bar.n)
 
     def write_report(self) -> Path | None:
         cost = self.suite.cost_json or None
@@ -535,6 +585,8 @@ Suite fields (--suite.FIELD=VALUE):
   select             comma-separated cell names or groups to run ("" = all)
   cost_json          a benchmarks/throughput.py JSON for the report's cost table
   report             write report.md at the end (True)
+  multi_dataset      train cells of one algorithm and schedule whose datasets share their
+                     sizes as one program (True; False: one program per cell)
   defaults.FIELD     an override of every cell's experiment config, e.g.
                      --suite.defaults.num_steps=5000 (fields the suite file sets)
 

@@ -56,6 +56,16 @@ D4RL_REF_SCORES = {
     "kitchen": (0.0, 4.0),
 }
 
+# Observation and action sizes of each environment's datasets (Gymnasium v5 MuJoCo, the
+# D4RL v2 ones alike): tasks of one shape can share a multi-dataset program.
+ENV_SHAPES = {"hopper": (11, 3), "halfcheetah": (17, 6), "walker2d": (17, 6)}
+
+
+def task_shape(name: str) -> tuple[int, int] | None:
+    """(observation size, action size) of a task's datasets; None where not tabled."""
+    return ENV_SHAPES.get(name.split("-", 1)[0])
+
+
 # The paper-protocol evaluation is the same for every task (CleanDiffuser's DQL pipelines).
 PAPER_EVAL = dict(seeds=3, episodes=150, candidates=50, actor="ema", noise_temperature=0.5)
 DQL_EVAL = dict(seeds=5, candidates=50, actor="online", noise_temperature=1.0, q_temperature=1.0)

@@ -204,9 +204,12 @@ class RunResults:
     config: dict[str, Any]
     members: list[dict[str, Any]] | None = None  # a sweep's members, setting-major
     settings: list[dict[str, Any]] | None = None  # a sweep's settings with their summaries
+    # The multi-dataset program the run trained in (its tasks and members; its
+    # seed_updates_per_second counts all of them), None for a program of its own.
+    program: dict[str, Any] | None = None
     provenance: dict[str, Any] = dataclasses.field(default_factory=lambda: provenance())
 
-    _NESTED = ("summaries", "evaluations", "config", "members", "settings", "provenance")
+    _NESTED = ("summaries", "evaluations", "config", "members", "settings", "program", "provenance")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
@@ -218,6 +221,8 @@ class RunResults:
         if self.settings is not None:  # a sweep: a mean across settings means nothing
             out["mean"] = out["std"] = None
             out["members"], out["settings"] = self.members, self.settings
+        if self.program is not None:
+            out["program"] = self.program
         out.update(evaluations=self.evaluations, config=self.config)
         return out
 

@@ -140,7 +140,8 @@ class Setup:
     agent: Agent
     settings: list[dict[str, float]]
     members: list[Member]
-    data: Transitions  # on the device(s)
+    data: Transitions | None  # on the device(s); None in a multi-dataset program until it sets it
+    data_where: jax.Array | None  # [members, 2] (first, size) of each member's dataset in ``data``
     states: AgentState
     step: int
     metadata: dict[str, Any]
@@ -158,11 +159,18 @@ class Setup:
 
 
 def setup(
-    config: ml_collections.ConfigDict, workdir: str | Path, allow_config_change: bool = False
+    config: ml_collections.ConfigDict,
+    workdir: str | Path,
+    allow_config_change: bool = False,
+    joint: bool = False,
 ) -> Setup:
     """Build a run: check the config, open the workdir (refused if it holds a run of another
     config, unless allowed), load the data, build the agent and the member states (restored
-    from the newest checkpoint if any), the writers and the evaluator."""
+    from the newest checkpoint if any), the writers and the evaluator.
+
+    ``joint``: the run is one dataset of a multi-dataset program
+    (``ofql_jax.training.multi_dataset``), which places the data and the states itself: no
+    device copy of the data and no mesh here."""
     check_config(config)
     cache_hits_before = compilation_cache_hits()
     # The CLI and the suite set it at process start (runtime.setup_process); this covers a
@@ -178,10 +186,14 @@ def setup(
     run_data = load_run_data(config, workdir if is_main else None)
     agent = build_agent(config, run_data.info)
     settings, members = build_members(config)
-    mesh = make_mesh(config.num_devices)
-    check_divisible(len(members), mesh)
-    mesh = mesh if mesh.size > 1 else None
-    data = jax.device_put(run_data.transitions, replicated(mesh) if mesh is not None else None)
+    mesh = None
+    if not joint:
+        mesh = make_mesh(config.num_devices)
+        check_divisible(len(members), mesh)
+        mesh = mesh if mesh.size > 1 else None
+    data = None
+    if not joint:
+        data = jax.device_put(run_data.transitions, replicated(mesh) if mesh is not None else None)
     states = apply_settings(init_states(agent, [m.seed for m in members], mesh), members, settings)
     latest = ckpt.latest_step()
     step, metadata = latest or 0, {}
@@ -216,7 +228,7 @@ def setup(
         raise
     return Setup(
         workdir=workdir, is_main=is_main, ckpt=ckpt, run_data=run_data, agent=agent,
-        settings=settings, members=members, data=data, states=states, step=step,
+        settings=settings, members=members, data=data, data_where=None, states=states, step=step,
         metadata=metadata, score_reference=ref, score_normalization=ref_source,
         acting=acting_record(run_data.info, ref, ref_source),
         variants=eval_variants(config, agent.has_critic, agent.eval_options),
@@ -282,9 +294,9 @@ class Experiment:
     """
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path,
-                 allow_config_change: bool = False):  # fmt: skip
+                 allow_config_change: bool = False, joint: bool = False):  # fmt: skip
         self.config = config
-        self.setup = setup(config, workdir, allow_config_change)
+        self.setup = setup(config, workdir, allow_config_change, joint)
         self.states = self.setup.states
         self.progress = Progress.from_metadata(self.setup.step, self.setup.metadata)
         self.last_diagnostics: dict[str, np.ndarray] = {}
@@ -294,6 +306,7 @@ class Experiment:
                                      for k, v in saved.items()}  # fmt: skip
         self.chunk_rates: list[float] = []  # updates/s of each chunk this process trained
         self.last_rate, self.last_loss = float("nan"), float("nan")
+        self.program: dict[str, Any] | None = None  # the multi-dataset program it trains in
 
     def run(self, on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Train to ``num_steps``, write results.json and return it; ``on_chunk(step)`` is
@@ -304,36 +317,54 @@ class Experiment:
                    disable=not (c.progress and s.is_main), dynamic_ncols=True)  # fmt: skip
         try:
             with StopRequest("after this chunk (an evaluation under way is abandoned)") as stop:
-                if p.abandoned is not None:  # a stop abandoned this step's evaluation
-                    if s.is_main:
-                        tqdm.write(f"Evaluating step {p.step} first: a stop interrupted it.")
-                    self.evaluate(stop)
-                    self.stop_if_requested(stop)
+                self.resume_evaluation(stop)
+                self.stop_if_requested(stop)
                 while p.step < c.num_steps:
                     states, metrics, step = self.train_chunk()  # trainer(states) to a boundary
-                    self.check_finite(metrics.pop("finite"), step)  # may halt before keeping it
-                    self.states, p.step = states, step
-                    self.log(metrics)
-                    if s.diagnostics is not None:
-                        self.diagnose()  # and the value monitor
+                    self.keep_chunk(states, metrics, step)
                     bar.update(p.step - bar.n)
                     bar.set_postfix_str(self._postfix())
                     if on_chunk is not None:
                         on_chunk(p.step)
-                    # Evaluation at a step precedes its checkpoint, so a resumed run repeats
-                    # none that finished, and every process reaches the same decision.
-                    if c.eval_episodes and self.due(c.eval_every):
-                        self.evaluate(stop)
-                    if self.due(c.checkpoint_every) or stop.requested:
-                        self.save()
+                    self.periodic(stop)
                     self.stop_if_requested(stop)
-            results = self.results()
-            if s.is_main:
-                write_results(s.workdir, results)
-            return results.to_json()
+            return self.finish()
         finally:
             bar.close()
             self.close()
+
+    def resume_evaluation(self, stop: StopRequest) -> None:
+        """The evaluation a stop abandoned (saved in the checkpoint), first of all."""
+        if self.progress.abandoned is None:
+            return
+        if self.setup.is_main:
+            tqdm.write(f"Evaluating step {self.progress.step} first: a stop interrupted it.")
+        self.evaluate(stop)
+
+    def keep_chunk(self, states: AgentState, metrics: dict[str, Any], step: int) -> None:
+        """Take a trained chunk's states and metrics: the finiteness check (which may halt
+        before keeping them), the log, the diagnostics and the value monitor."""
+        self.check_finite(metrics.pop("finite"), step)
+        self.states, self.progress.step = states, step
+        self.log(metrics)
+        if self.setup.diagnostics is not None:
+            self.diagnose()
+
+    def periodic(self, stop: StopRequest) -> None:
+        """What is due at this step. Evaluation precedes its checkpoint, so a resumed run
+        repeats none that finished, and every process reaches the same decision."""
+        c = self.config
+        if c.eval_episodes and self.due(c.eval_every):
+            self.evaluate(stop)
+        if self.due(c.checkpoint_every) or stop.requested:
+            self.save()
+
+    def finish(self) -> dict[str, Any]:
+        """Write results.json (process 0) and return it."""
+        results = self.results()
+        if self.setup.is_main:
+            write_results(self.setup.workdir, results)
+        return results.to_json()
 
     def train_chunk(self) -> tuple[AgentState, dict[str, Any], int]:
         """The updates up to the next boundary: new states (not yet kept), the chunk's
@@ -342,7 +373,7 @@ class Experiment:
         num_updates = _next_boundary(step, self.config) - step
         compiled_before = s.trainer.compile_seconds
         start = time.perf_counter()
-        states, metrics = s.trainer(self.states, s.data, num_updates)
+        states, metrics = s.trainer(self.states, s.data, num_updates, s.data_where)
         metrics = fetch(metrics)
         elapsed = time.perf_counter() - start - (s.trainer.compile_seconds - compiled_before)
         rate = num_updates / max(elapsed, 1e-9)
@@ -396,7 +427,7 @@ class Experiment:
         the value monitor."""
         s, step = self.setup, self.progress.step
         seeds = jnp.asarray([m.seed for m in s.members], jnp.uint32)
-        diag = fetch(s.diagnostics(self.states, s.data, seeds, jnp.uint32(step)))
+        diag = fetch(s.diagnostics(self.states, s.data, seeds, jnp.uint32(step), s.data_where))
         bounds = s.run_data.bounds
         extra = {"diag/q_upper_bound": bounds.upper, "diag/best_data_return": bounds.best_return}
         s.writers.scalars(step, {**diag, **extra})
@@ -524,6 +555,7 @@ class Experiment:
             for k, setting in enumerate(s.settings)
         ]  # fmt: skip
         rate = float(np.median(self.chunk_rates)) if self.chunk_rates else None
+        trained = self.program["members"] if self.program else len(s.members)
         return RunResults(
             algorithm=c.algorithm,
             task=c.task,
@@ -547,7 +579,7 @@ class Experiment:
             data_saturation=s.run_data.saturation,
             diagnostics={k: finite_or_none(v) for k, v in self.last_diagnostics.items()},
             updates_per_second=rate,
-            seed_updates_per_second=rate * len(s.members) if rate else None,
+            seed_updates_per_second=rate * trained if rate else None,
             compile_seconds=s.trainer.compile_seconds,
             compilation_cache_hits=compilation_cache_hits() - s.cache_hits_before,
             matmul_precision=s.matmul_precision,
@@ -556,6 +588,7 @@ class Experiment:
             settings=settings if sweep else None,
             evaluations=p.evaluations,
             config=c.to_dict(),
+            program=self.program,
         )
 
     def close(self) -> None:

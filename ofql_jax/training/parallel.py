@@ -64,17 +64,19 @@ def resolve_group_size(requested: int, local_members: int) -> int:
     return size
 
 
-def grouped_vmap(fn, group_size: int):
-    """``vmap(fn, in_axes=(0, None))`` run ``group_size`` members at a time with ``lax.map``."""
-    batched = jax.vmap(fn, in_axes=(0, None))
+def grouped_vmap(fn, group_size: int, sliced: bool = False):
+    """``vmap(fn, in_axes=(0, None))`` run ``group_size`` members at a time with ``lax.map``;
+    with ``sliced``, ``fn`` takes a third argument mapped like the first (``(0, None, 0)``)."""
+    batched = jax.vmap(fn, in_axes=(0, None, 0) if sliced else (0, None))
 
-    def chunk_all_seeds(states, shared):
+    def chunk_all_seeds(states, shared, *mapped):
         num = jax.tree.leaves(states)[0].shape[0]
         if group_size >= num:
-            return batched(states, shared)
+            return batched(states, shared, *mapped)
         split = lambda x: x.reshape((num // group_size, group_size) + x.shape[1:])  # noqa: E731
         merge = lambda x: x.reshape((num,) + x.shape[2:])  # noqa: E731
-        out = jax.lax.map(lambda group: batched(group, shared), jax.tree.map(split, states))
+        out = jax.lax.map(lambda group: batched(group[0], shared, *group[1]),
+                          jax.tree.map(split, (states, mapped)))  # fmt: skip
         return jax.tree.map(merge, out)
 
     return chunk_all_seeds

@@ -67,14 +67,25 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves))
 
 
+def _sample_index(key: jax.Array, batch_size: int, data: Transitions, where) -> jax.Array:
+    """``batch_size`` indices into ``data``: uniform over all of it, or over the member's own
+    dataset ``where = (first, size)`` inside a multi-dataset program's concatenation (the same
+    indices, shifted, as a single-dataset run of that size draws)."""
+    if where is None:
+        return jax.random.randint(key, (batch_size,), 0, data.size)
+    return where[0] + jax.random.randint(key, (batch_size,), 0, where[1])
+
+
 def make_train_chunk(
     agent: Agent, batch_size: int, num_updates: int
-) -> Callable[[AgentState, Transitions], tuple[AgentState, dict[str, jax.Array]]]:
+) -> Callable[..., tuple[AgentState, dict[str, jax.Array]]]:
     """A pure function running ``num_updates`` updates for ONE seed, batches sampled on device.
 
     Returns the new state and the chunk's metrics averaged over its updates, plus
     ``finite`` (1.0 if every metric and parameter stayed finite). ``vmap`` it over
-    seeds with the dataset unmapped: ``jax.vmap(chunk, in_axes=(0, None))``.
+    seeds with the dataset unmapped: ``jax.vmap(chunk, in_axes=(0, None))``. In a
+    multi-dataset program ``data`` is every dataset concatenated and the third argument,
+    ``where = (first, size)`` (int32, mapped like the states), is the member's own.
 
     Example:
         >>> chunk = make_train_chunk(agent, batch_size=256, num_updates=1000)  # doctest: +SKIP
@@ -82,10 +93,10 @@ def make_train_chunk(
         >>> states, metrics = train(states, dataset)
     """
 
-    def chunk(state: AgentState, data: Transitions):
+    def chunk(state: AgentState, data: Transitions, where: jax.Array | None = None):
         def body(state: AgentState, _):
             rng, k_batch = jax.random.split(jax.random.wrap_key_data(state.rng))
-            idx = jax.random.randint(k_batch, (batch_size,), 0, data.size)
+            idx = _sample_index(k_batch, batch_size, data, where)
             batch = jax.tree.map(lambda x: x[idx], data)
             return agent.update(state.replace(rng=jax.random.key_data(rng)), batch)
 
@@ -102,18 +113,25 @@ def make_diagnostics(agent: Agent, batch_size: int = DIAGNOSTIC_BATCH):
     """``jit(vmap(agent.diagnose))`` on a batch drawn per member from (seed value, step).
 
     The randomness never comes from the training RNG, so diagnosing leaves training (and a
-    resumed run) unchanged. Returns ``fn(states, data, seed_values [members], step)``.
+    resumed run) unchanged. Returns ``fn(states, data, seed_values [members], step,
+    where=None)``, ``where`` as in ``make_train_chunk`` (per member, or None).
     """
 
-    def one(state: AgentState, data: Transitions, seed_value: jax.Array, step: jax.Array):
+    def one(state: AgentState, data: Transitions, seed_value: jax.Array, step: jax.Array,
+            where: jax.Array | None):  # fmt: skip
         key = jax.random.fold_in(
             jax.random.fold_in(jax.random.key(DIAGNOSTIC_ROOT), seed_value), step
         )
         k_index, k_diag = jax.random.split(key)
-        index = jax.random.randint(k_index, (batch_size,), 0, data.size)
+        index = _sample_index(k_index, batch_size, data, where)
         return agent.diagnose(state, jax.tree.map(lambda x: x[index], data), k_diag)
 
-    return jax.jit(jax.vmap(one, in_axes=(0, None, 0, None)))
+    batched = jax.jit(jax.vmap(one, in_axes=(0, None, 0, None, 0)))
+
+    def diagnostics(states, data, seed_values, step, where=None):
+        return batched(states, data, seed_values, step, where)
+
+    return diagnostics
 
 
 def diagnosed_chunks(
@@ -151,33 +169,39 @@ class MultiSeedTrainer:
         self._compiled: dict[tuple, Any] = {}
         self.compile_seconds = 0.0
 
-    def _program(self, num_updates: int, num_members: int):
+    def _program(self, num_updates: int, num_members: int, sliced: bool):
         chunk = make_train_chunk(self.agent, self.batch_size, num_updates)
         devices = 1 if self.mesh is None else self.mesh.size
         group = resolve_group_size(self.seeds_per_group, num_members // devices)
-        per_device = grouped_vmap(chunk, group)
+        per_device = grouped_vmap(chunk, group, sliced)
         if self.mesh is None:
             return jax.jit(per_device, donate_argnums=0)
         spec = P(SEED_AXIS)
+        in_specs = (spec, P(), spec) if sliced else (spec, P())
         sharded = jax.shard_map(
-            per_device, mesh=self.mesh, in_specs=(spec, P()), out_specs=(spec, spec)
+            per_device, mesh=self.mesh, in_specs=in_specs, out_specs=(spec, spec)
         )
         return jax.jit(sharded, donate_argnums=0)
 
-    def compile(self, states: AgentState, data: Transitions, num_updates: int):
+    def compile(self, states: AgentState, data: Transitions, num_updates: int,
+                where: jax.Array | None = None):  # fmt: skip
         """The compiled chunk for these shapes (built once; ``compile_seconds`` grows by the
-        time taken). Thread-safe enough to build several trainers' programs concurrently."""
+        time taken). Thread-safe enough to build several trainers' programs concurrently.
+        ``where`` [members, 2]: each member's (first, size) in a multi-dataset program."""
         num_members = states.step.shape[0]
-        cache_key = (num_updates, num_members, data.size)
+        cache_key = (num_updates, num_members, data.size, where is not None)
         if cache_key not in self._compiled:
             start = time.perf_counter()
-            fn = self._program(num_updates, num_members)
-            self._compiled[cache_key] = fn.lower(states, data).compile()
+            fn = self._program(num_updates, num_members, where is not None)
+            args = (states, data) if where is None else (states, data, where)
+            self._compiled[cache_key] = fn.lower(*args).compile()
             self.compile_seconds += time.perf_counter() - start
         return self._compiled[cache_key]
 
-    def __call__(self, states: AgentState, data: Transitions, num_updates: int):
-        return self.compile(states, data, num_updates)(states, data)
+    def __call__(self, states: AgentState, data: Transitions, num_updates: int,
+                 where: jax.Array | None = None):  # fmt: skip
+        compiled = self.compile(states, data, num_updates, where)
+        return compiled(states, data) if where is None else compiled(states, data, where)
 
 
 def fetch(tree):

@@ -52,6 +52,8 @@ class Cell:
     sweep: dict[str, Any]
     workdir: Path
     program: str  # the program that trained it (cells of one merged sweep share one)
+    # status.json: the multi-dataset program its program trained in ("a + b"), None if alone
+    trained_with: str | None
     setting: dict[str, float]  # its values in a merged sweep program, {} otherwise
     state: str  # status.json: done | failed | pending | running; "unknown" without one
     error: str | None
@@ -124,6 +126,7 @@ def load_suite(suite_dir: str | Path) -> Suite:
                 sweep={k: v for k, v in (raw.get("sweep") or {}).items() if str(v).strip()},
                 workdir=workdir,
                 program=str(raw.get("program") or name),
+                trained_with=st.get("trained_with"),
                 setting=dict(raw.get("setting") or {}),
                 state=str(st.get("state") or ("done" if results is not None else unrecorded)),
                 **{k: st.get(k) for k in ("error", "wall_seconds", "started", "finished")},

@@ -47,7 +47,8 @@ def _wall_time(cells: Sequence[Cell]) -> str:
     programs: dict[str, float] = {}  # cells of one program share its wall time
     for c in cells:
         if c.wall_seconds is not None:
-            programs[c.program] = max(programs.get(c.program, 0.0), float(c.wall_seconds))
+            key = c.trained_with or c.program  # a multi-dataset program's runs share it too
+            programs[key] = max(programs.get(key, 0.0), float(c.wall_seconds))
     starts = [c.started for c in cells if c.started]
     ends = [c.finished for c in cells if c.finished]
     wall = (

@@ -1,0 +1,138 @@
+"""Many datasets in one program: each member equals its single-task run, each run reports on
+its own task, a kill between two runs' saves resumes exactly, and runs that cannot share a
+program are refused in one sentence."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import jax
+import numpy as np
+import pytest
+from conftest import DATASET
+from test_train import max_abs_diff, small_config
+
+from ofql_jax.core.errors import OFQLError
+from ofql_jax.training.experiment import Experiment
+from ofql_jax.training.multi_dataset import MultiDatasetProgram, mismatch
+
+OTHER = "test/hopper/other-v0"  # another Hopper dataset, of another size
+
+
+@pytest.fixture
+def two_datasets(hopper_dataset):
+    from minari_factory import make_hopper_dataset
+
+    make_hopper_dataset(OTHER, num_steps=600, max_episode_steps=40, seed=1,
+                        ref_scores=(-20.272305, 3234.3))  # fmt: skip
+    return hopper_dataset
+
+
+def configs(**overrides):
+    """Two runs of different tasks, datasets, seeds, member counts and (sweepable) eta."""
+    common = {"num_steps": 20, "eval_episodes": 1, "checkpoint_every": 10, **overrides}
+    a = small_config(num_seeds=2, **common)
+    b = small_config(num_seeds=1, seed=5, **common)
+    b.task, b.dataset_id, b.agent.eta = "hopper-medium-expert", OTHER, 0.7
+    return a, b
+
+
+def params(states):
+    return (states.policy_params, states.critic_params, states.target_policy_params,
+            states.target_critic_params)  # fmt: skip
+
+
+def test_each_member_equals_its_single_task_run(two_datasets, tmp_path):
+    a, b = configs()
+    program = MultiDatasetProgram([a, b], [tmp_path / "a", tmp_path / "b"])
+    assert program.counts == [2, 1]
+    assert program.data.size == 400 + 600  # each dataset once on the device
+    out = program.run()
+    joint = [jax.device_get(run.states) for run in program.runs]
+    for config, name, got, results in zip((a, b), "ab", joint, out, strict=True):
+        alone = Experiment(config, tmp_path / f"alone_{name}")
+        alone_results = alone.run()
+        single = jax.device_get(alone.states)
+        np.testing.assert_array_equal(got.rng, single.rng)  # the same batches and draws
+        assert max_abs_diff(params(got), params(single)) < 1e-5
+        # Reported under its own task, with its own data and evaluation.
+        for key in ("task", "dataset_id", "dataset_sha256", "env_id", "seeds", "value_bounds"):
+            assert results[key] == alone_results[key], key
+        assert [e["step"] for e in results["evaluations"]] == [20]
+        assert results["program"]["tasks"] == ["hopper-medium", "hopper-medium-expert"]
+        assert results["program"]["members"] == 3
+        saved = json.loads((tmp_path / name / "results.json").read_text())
+        assert saved["task"] == config.task and saved["program"]["members_per_task"] == [2, 1]
+    assert joint[1].hparams["eta"].tolist() == [pytest.approx(0.7)]
+
+
+def test_a_kill_between_two_saves_resumes_exactly(two_datasets, tmp_path):
+    a, b = configs(eval_episodes=0)
+    full = MultiDatasetProgram([a, b], [tmp_path / "fa", tmp_path / "fb"])
+    full.run()
+    ref = [jax.device_get(run.states) for run in full.runs]
+    # Run A saved step 20 and run B did not: A's step 20 moves aside, both resume at 10.
+    MultiDatasetProgram([a, b], [tmp_path / "a", tmp_path / "b"]).run()
+    shutil.rmtree(tmp_path / "b" / "checkpoints" / "20")
+    again = MultiDatasetProgram([a, b], [tmp_path / "a", tmp_path / "b"])
+    assert [run.progress.step for run in again.runs] == [10, 10]
+    assert (tmp_path / "a" / "checkpoints.ahead" / "20").is_dir()
+    again.run()
+    for want, run in zip(ref, again.runs, strict=True):
+        got = jax.device_get(run.states)
+        np.testing.assert_array_equal(got.rng, want.rng)
+        assert max_abs_diff(params(got), params(want)) == 0.0
+
+
+def test_runs_that_cannot_share_a_program_are_refused(two_datasets, tmp_path):
+    a, b = configs()
+    assert mismatch([a, b]) is None  # eta is sweepable: it may differ
+    b.agent.hidden_dims = (16, 16)
+    assert "agent.hidden_dims differs" in mismatch([a, b])
+    b = configs()[1]
+    b.num_steps = 30
+    with pytest.raises(OFQLError, match="num_steps differs .* separate programs"):
+        MultiDatasetProgram([a, b], [tmp_path / "a", tmp_path / "b"])
+    assert not (tmp_path / "a").exists()  # refused before anything was written
+
+
+def test_the_suite_trains_cells_of_one_shape_as_one_program(two_datasets, tmp_path, capsys):
+    from test_suite import SMOKE, _tiny
+
+    from ofql_jax.suite import SuiteRunner, cell, group_programs, new_suite
+
+    suite = _tiny(new_suite("t", "BC on two hopper datasets and one walker2d task"))
+    suite.seeds, suite.report = 1, True
+    tiny = {"agent.hidden_dims": (8,)}
+    suite.cells = (
+        cell("bc", "hopper-medium", overrides=tiny),
+        cell("bc", "hopper-medium-expert", overrides={**tiny, "dataset_id": OTHER}),
+        cell("bc", "walker2d-medium", overrides=tiny),  # another shape: never grouped
+        cell("bc", "hopper-medium-replay", overrides={**tiny, "batch_size": 16}),  # another batch
+    )  # fmt: skip
+    runner = SuiteRunner(suite, SMOKE, tmp_path)
+    units = group_programs(runner.programs, runner.configs)
+    assert [[p.name for p in unit] for unit in units] == [
+        ["bc-hopper-medium", "bc-hopper-medium-expert"], ["bc-walker2d-medium"],
+        ["bc-hopper-medium-replay"]]  # fmt: skip
+    suite.select = "bc-hopper-medium,bc-hopper-medium-expert"
+    assert SuiteRunner(suite, SMOKE, tmp_path).run() == 0
+    out = capsys.readouterr()
+    assert "[1/1] bc-hopper-medium + bc-hopper-medium-expert" in out.out + out.err
+    status = json.loads((tmp_path / "status.json").read_text())["cells"]
+    for name, task, size in (("bc-hopper-medium", "hopper-medium", 400),
+                             ("bc-hopper-medium-expert", "hopper-medium-expert", 600)):  # fmt: skip
+        assert status[name]["state"] == "done"
+        assert status[name]["trained_with"] == "bc-hopper-medium + bc-hopper-medium-expert"
+        results = json.loads((tmp_path / "cells" / name / "results.json").read_text())
+        assert results["task"] == task and results["steps"] == 100
+        assert results["program"]["members"] == 2
+        assert results["dataset_id"] == (DATASET if size == 400 else OTHER)
+    assert "bc-hopper-medium-expert" in (tmp_path / "report.md").read_text()
+    suite.multi_dataset = False  # one program per cell
+    assert SuiteRunner(suite, SMOKE, tmp_path / "apart").run() == 0
+    out = capsys.readouterr()
+    assert "[1/2] bc-hopper-medium:" in out.out + out.err
+    apart = json.loads((tmp_path / "apart" / "status.json").read_text())["cells"]
+    assert apart["bc-hopper-medium"].get("trained_with") is None
