@@ -525,7 +525,15 @@ class SuiteRunner:
                 Experiment(self.configs[unit[0].name], workdirs[0]).run(advance)
             else:
                 configs = [self.configs[p.name] for p in unit]
-                MultiDatasetProgram(configs, workdirs).run(advance)
+                try:
+                    joint = MultiDatasetProgram(configs, workdirs)
+                except Exception as err:  # noqa: BLE001 - e.g. one task's data is missing
+                    why = _failure_message(err, workdirs[0])
+                    tqdm.write(f"{names} cannot train as one program ({why}); each trains alone.")
+                    for program in unit:  # so that only the cell at fault fails
+                        self._run_unit([program], position)
+                    return
+                joint.run(advance)
         except StoppedError as err:
             for program in unit:
                 self._set(program, state="pending", wall_seconds=wall(program))

@@ -136,3 +136,24 @@ def test_the_suite_trains_cells_of_one_shape_as_one_program(two_datasets, tmp_pa
     assert "[1/2] bc-hopper-medium:" in out.out + out.err
     apart = json.loads((tmp_path / "apart" / "status.json").read_text())["cells"]
     assert apart["bc-hopper-medium"].get("trained_with") is None
+
+
+def test_a_program_that_cannot_start_together_runs_its_cells_alone(two_datasets, tmp_path):
+    from test_suite import SMOKE, _tiny
+
+    from ofql_jax.suite import SuiteRunner, cell, new_suite
+
+    suite = _tiny(new_suite("t", "one of three hopper datasets is missing"))
+    suite.seeds, suite.report = 1, False
+    tiny = {"agent.hidden_dims": (8,), "download": False}
+    suite.cells = (
+        cell("bc", "hopper-medium", overrides=tiny),
+        cell("bc", "hopper-medium-replay", overrides={**tiny, "dataset_id": "test/hopper/no-v0"}),
+        cell("bc", "hopper-medium-expert", overrides={**tiny, "dataset_id": OTHER}),
+    )  # fmt: skip
+    assert SuiteRunner(suite, SMOKE, tmp_path).run() == 1  # a cell failed, the others ran
+    status = json.loads((tmp_path / "status.json").read_text())["cells"]
+    assert status["bc-hopper-medium-replay"]["state"] == "failed"
+    assert "test/hopper/no-v0" in status["bc-hopper-medium-replay"]["error"]
+    for name in ("bc-hopper-medium", "bc-hopper-medium-expert"):
+        assert status[name]["state"] == "done" and status[name].get("trained_with") is None

@@ -28,6 +28,13 @@
 #     SUITE_ARGS="--suite.defaults.eval_every=100000" bash experiments/device/suite.sh
 #   OUT=out LIMIT_S=240 ...                          # a second call on the warm machine
 #   OUT=out DRY=1 TASKS=hopper-medium-expert bash experiments/device/suite.sh  # tiny, a CPU
+#
+# TOGETHER=1 runs all TASKS in ONE suite once every replica is built, so that the suite
+# trains the cells of one algorithm on tasks of one shape (hopper's; halfcheetah's with
+# walker2d's) as one multi-dataset program (ofql_jax.training.multi_dataset): on a GPU that
+# idles at a few members, two or four tasks cost little more than one.
+#   OUT=out TOGETHER=1 TASKS="walker2d-medium-expert halfcheetah-medium-expert" \
+#     SELECT="ofql-{task}" bash experiments/device/suite.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 T0=$(date +%s)
@@ -85,6 +92,30 @@ pack() {  # everything but checkpoints, after each task, so a call cut short ret
 }
 
 rc=0
+if [[ -n "${TOGETHER:-}" ]]; then  # 2'. one suite over every task, once all replicas are there
+  names="" selects=""
+  for task in $TASKS; do
+    [[ -n "${replica_pid[$task]:-}" ]] && wait "${replica_pid[$task]}"
+    if [[ ! -f "$WORK/done/replica_$task" ]]; then
+      echo "replica of $task failed: see $WORK/replica_*.log"; exit 2
+    fi
+    names+="${names:+,}$task"
+    [[ -n "${SELECT:-}" ]] && selects+="${selects:+,}${SELECT//\{task\}/$task}"
+  done
+  echo "replicas ready: $(( $(date +%s) - T0 )) s"
+  LEFT=$(( LIMIT_S - RESERVE_S - ($(date +%s) - T0) ))
+  if (( LEFT < 30 )); then echo "no time left"; pack; exit 124; fi
+  timeout -s TERM -k 20 $LEFT python3 -m ofql_jax.suite --suite="experiments/suites/$SUITE.py:$names" \
+    --suite.select="$selects" --workdir="$WORK/$SUITE/together" "${EXTRA[@]}" \
+    >> "$WORK/suite_together.log" 2>&1
+  rc=$?
+  echo "suite $names ended (status $rc): $(( $(date +%s) - T0 )) s"
+  [[ -f "$WORK/$SUITE/together/suite.json" ]] &&
+    python3 -m ofql_jax.report "$WORK/$SUITE/together" >> "$WORK/report_together.log" 2>&1
+  tr '\r' '\n' < "$WORK/suite_together.log" | grep -a "final score\|^step .*: score\|One program" | tail -n 30
+  pack && echo "packed $OUT/$SUITE.tgz: $(( $(date +%s) - T0 )) s"
+  exit $rc
+fi
 for task in $TASKS; do  # 2. one suite at a time, each once its replica is there
   select="${SELECT:-}" && select="${select//\{task\}/$task}"
   done_mark="$WORK/done/${task}_${select:-all}"
