@@ -8,9 +8,13 @@ A suite file (``experiments/suites/*.py``) returns an ``ml_collections.ConfigDic
 
 Each cell is one multi-seed program (``ofql_jax.training.experiment.Experiment``) in
 ``<workdir>/programs/<name>``; cells that differ only in sweepable hyperparameters of the
-same agent (e.g. ``agent.eta``) run as ONE vmapped sweep program. When a program finishes,
-each of its cells gets ``<workdir>/cells/<cell>/results.json`` (for a merged sweep, the
-cell's own setting, see ``ofql_jax.results.schema.select_setting``). Re-running the command skips
+same agent (e.g. ``agent.eta``) run as ONE vmapped sweep program. Programs of one algorithm
+and schedule whose tasks' datasets share observation and action sizes train together as one
+multi-dataset program (``ofql_jax.training.multi_dataset``; ``--suite.multi_dataset=false``:
+one at a time), each keeping its own workdir; ``status.json`` names the group per cell
+(``trained_with``). When a program finishes, each of its cells gets
+``<workdir>/cells/<cell>/results.json`` (for a merged sweep, the cell's own setting, see
+``ofql_jax.results.schema.select_setting``). Re-running the command skips
 finished programs and resumes a partial one from its newest checkpoint; a failed cell is
 recorded and the suite goes on (exit status 1 at the end); SIGTERM / Ctrl-C saves a
 checkpoint and stops the suite (re-run to resume). ``suite.json`` (the plan) and
