@@ -27,15 +27,15 @@ time per 1M steps), all in one process:
   ``max|a - a_highest| / max|a_highest|`` (TF32 and bf16 inputs differ at about 1e-3, a
   backend without TF32 not at all);
 
-then, for ``--multi_agents`` (OFQL), the multi-dataset programs of the six MuJoCo medium and
-medium-expert replicas (``ofql_jax.training.multi_dataset``): one program per shape (hopper's
-two; halfcheetah's and walker2d's four), ``--multi_seeds`` (3) seeds per dataset, synthetic
-data of the replicas' sizes (1M and 2M transitions) stored once on the device, against the
-same datasets as one 3-seed program each: minutes per 1M steps of all six, both ways;
-
 then per agent the paper's decision frequency (one decision = 50 states x 50 candidates scored
 by the critic; agents without a critic: 50 states x 1, labelled) and single-state decisions/s,
-for each ``--decision_designs`` (``Policy``'s ``draws``: in the call, or NumPy's on the host).
+for each ``--decision_designs`` (``Policy``'s ``draws``: in the call, or NumPy's on the host);
+and after the decisions of each of ``--multi_agents`` (OFQL), the multi-dataset programs of
+the six MuJoCo medium and medium-expert replicas (``ofql_jax.training.multi_dataset``): one
+program per shape (hopper's two; halfcheetah's and walker2d's four), ``--multi_seeds`` (3)
+seeds per dataset, synthetic data of the replicas' sizes (1M and 2M transitions) stored once
+on the device, against the same datasets as one 3-seed program each (timed on the first
+dataset): minutes per 1M steps of all six, both ways.
 
 The process's matmul precision (``--matmul_precision``, default ``highest``) is set once,
 before anything compiles. On a GPU, ``--precision_agents`` (OFQL) are also timed in each of

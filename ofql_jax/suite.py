@@ -545,12 +545,12 @@ class SuiteRunner:
                 f"{err} The suite stopped at {names}: re-run the same suite command to resume it."
             ) from err
         except Exception as err:  # noqa: BLE001 - a failed cell must not stop the grid
-            message = _failure_message(err, workdirs[0])
-            tqdm.write(f"Cell {names} failed: {message}")
-            for program in unit:
+            for program, workdir in zip(unit, workdirs, strict=True):
+                message = _failure_message(err, workdir)  # the traceback beside each run
                 self._set(program, state="failed", error=message, finished=_now(),
                           wall_seconds=wall(program))  # fmt: skip
                 self.failed.append((program.name, message))
+            tqdm.write(f"Cell {names} failed: {message}")
             return
         for program in unit:
             self.done[program.name] = self.configs[program.name].num_steps
@@ -585,7 +585,7 @@ USAGE = """usage: python -m ofql_jax.suite --suite=FILE [--workdir=DIR] [--repor
                               [--suite.FIELD=VALUE ...]
 
   --suite        a suite file, e.g. experiments/suites/cpu.py (smoke, cpu, paper,
-                 one_step_ablation, flow_ratio ship with the repository)
+                 one_step_ablation, flow_ratio, eta_grid, learning ship with it)
   --workdir      output directory (default runs/<suite name>); re-running resumes
   --report_only  only (re)write <workdir>/report.md from what has finished
   --debug        show tracebacks

@@ -157,3 +157,16 @@ def test_a_program_that_cannot_start_together_runs_its_cells_alone(two_datasets,
     assert "test/hopper/no-v0" in status["bc-hopper-medium-replay"]["error"]
     for name in ("bc-hopper-medium", "bc-hopper-medium-expert"):
         assert status[name]["state"] == "done" and status[name].get("trained_with") is None
+
+
+def test_runs_of_one_dataset_share_its_device_copy(two_datasets, tmp_path):
+    a, b = configs(eval_episodes=0)
+    same = small_config(num_seeds=1, seed=9, num_steps=20, eval_episodes=0, checkpoint_every=10)
+    program = MultiDatasetProgram([a, b, same], [tmp_path / "a", tmp_path / "b", tmp_path / "c"])
+    try:
+        assert program.data.size == 400 + 600  # hopper-medium's dataset once for two runs
+        where = np.asarray(program.where).tolist()
+        assert where == [[0, 400], [0, 400], [400, 600], [0, 400]]
+        assert program.runs[0].program["datasets_on_device"] == 2
+    finally:
+        program.close()

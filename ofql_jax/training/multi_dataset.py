@@ -102,7 +102,7 @@ def align_checkpoints(workdirs: Sequence[Path]) -> int:
         for ahead in [s for s in held if s > step]:
             target = Path(workdir) / "checkpoints.ahead" / str(ahead)
             if target.exists():
-                shutil.rmtree(target)  # an earlier copy of the same deterministic step
+                shutil.rmtree(target)  # an earlier copy of the step that is now retrained
             target.parent.mkdir(parents=True, exist_ok=True)
             (Path(workdir) / "checkpoints" / str(ahead)).rename(target)
             tqdm.write(f"{workdir}: checkpoint {ahead} is ahead of the program's other runs; "
@@ -122,6 +122,11 @@ class MultiDatasetProgram:
                  workdirs: Sequence[str | Path], allow_config_change: bool = False):  # fmt: skip
         if not configs or len(configs) != len(workdirs):
             raise OFQLError("a multi-dataset program needs one workdir per config.")
+        if jax.process_count() > 1:
+            raise OFQLError(
+                "multi-dataset programs run on one host: run the tasks as separate programs "
+                "(--suite.multi_dataset=false) across hosts."
+            )
         why = mismatch(configs)
         if why is not None:
             raise OFQLError(
@@ -154,20 +159,23 @@ class MultiDatasetProgram:
             raise OFQLError(f"the runs resume at different steps {sorted(steps)}: use a new "
                             "--workdir.")  # fmt: skip
         self.step = steps.pop()
-        sizes = [r.setup.run_data.transitions.size for r in runs]
-        firsts = np.cumsum([0, *sizes[:-1]])
+        # Each distinct dataset once (two runs of one task, e.g. two algorithms' settings,
+        # share theirs), in order of first use.
+        stored: dict[str, tuple[int, int]] = {}  # sha256 -> (first, size)
+        for r in runs:
+            if r.setup.run_data.sha256 not in stored:
+                first = sum(size for _, size in stored.values())
+                stored[r.setup.run_data.sha256] = (first, r.setup.run_data.transitions.size)
+        slices = [stored[r.setup.run_data.sha256] for r in runs]
         self.counts = [len(r.setup.members) for r in runs]
-        host = jax.tree.map(lambda *x: np.concatenate(x), *[r.setup.run_data.transitions
-                                                            for r in runs])  # fmt: skip
+        unique = {r.setup.run_data.sha256: r.setup.run_data.transitions for r in runs}
+        host = jax.tree.map(lambda *x: np.concatenate(x), *unique.values())
         mesh = make_mesh(runs[0].config.num_devices)
         check_divisible(sum(self.counts), mesh)
         mesh = mesh if mesh.size > 1 else None
         self.data: Transitions = jax.device_put(host, replicated(mesh) if mesh else None)
         where = np.concatenate(
-            [
-                np.tile([first, size], (count, 1))
-                for first, size, count in zip(firsts, sizes, self.counts, strict=True)
-            ]
+            [np.tile(piece, (count, 1)) for piece, count in zip(slices, self.counts, strict=True)]
         ).astype(np.int32)
         self.where = jax.device_put(where, seed_sharding(mesh) if mesh else None)
         self.bounds = np.cumsum([0, *self.counts])
@@ -180,7 +188,8 @@ class MultiDatasetProgram:
         config = runs[0].config
         self.trainer = MultiSeedTrainer(runs[0].setup.agent, config.batch_size, mesh,
                                         config.seeds_per_group)  # fmt: skip
-        program = {"tasks": [r.config.task for r in runs], "members": sum(self.counts),
+        program = {"tasks": [r.config.task for r in runs], "datasets_on_device": len(unique),
+                   "members": sum(self.counts),
                    "members_per_task": self.counts, "data_bytes": int(self.data_bytes)}  # fmt: skip
         for run in runs:
             run.program = program
