@@ -245,6 +245,8 @@ def plan_programs(cells: Sequence[dict[str, Any]], defaults: Mapping[str, Any]) 
         first, common, _ = members[0]
         if len(combos) > 1 and len(combos) == math.prod(len(v) for v in grid.values()):
             agent = {**common["agent"], **{k: grid[k][0] for k in names if k not in varying}}
+            if "grad_norm" in varying:  # the program clips iff its agent.grad_norm > 0
+                agent["grad_norm"] = max(grid["grad_norm"])
             sweep = {k: ",".join(f"{v:g}" for v in grid[k]) for k in varying}
             name = f"{first['algorithm']}-{first['task']}-{'-'.join(varying)}-sweep"
             ordered = sorted(members, key=lambda m: [m[2][k] for k in varying])

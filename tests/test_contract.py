@@ -13,6 +13,7 @@ the fast ``Policy``, and config checks applied to swept values.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -180,3 +181,52 @@ def test_swept_values_are_checked(name):
         _check_sweep(config, spec)
     config.sweep[field] = "0.001,0.01"
     _check_sweep(config, spec)
+
+
+def test_a_swept_clip_needs_a_clipping_agent():
+    """grad_norm is sweepable; the clip exists iff agent.grad_norm > 0, so swept values > 0
+    on an agent without a clip (BC's default) are refused, and <= 0 in a clipping one is off."""
+    spec = AGENTS["bc"]
+    config = ml_collections.ConfigDict(
+        {"agent": spec.default_config(), "sweep": {"actor_lr": "", "grad_norm": "1,5"}}
+    )
+    assert config.agent.grad_norm == 0.0 and "grad_norm" in spec.sweepable
+    with pytest.raises(OFQLError, match="sweep.grad_norm .* builds no clip"):
+        _check_sweep(config, spec)
+    config.agent.grad_norm = 5.0
+    _check_sweep(config, spec)
+    config.sweep.grad_norm = "0,5"
+    _check_sweep(config, spec)
+
+
+def test_a_clip_threshold_given_at_update_time_clips_as_optax():
+    """adam_direction's clip takes a member's traced grad_norm and gives optax's bits at that
+    value, with optax's state; a value <= 0 is no clip; without a clip the value is ignored."""
+    import optax
+
+    from ofql_jax.agents.base import adam_direction
+
+    def same(a, b, rtol=0.0):
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=0.0)
+
+    k = jax.random.split(jax.random.key(0), 2)
+    grads = {"w": jax.random.normal(k[0], (5, 4)), "b": 3.0 * jax.random.normal(k[1], (4,))}
+    params = jax.tree.map(jnp.zeros_like, grads)
+    for gn in (0.5, 9.0):
+        ref = optax.chain(optax.clip_by_global_norm(gn), optax.scale_by_adam())
+        tx = adam_direction(gn)
+        assert jax.tree.structure(tx.init(params)) == jax.tree.structure(ref.init(params))
+        want = jax.jit(ref.update)(grads, ref.init(params))[0]
+        got = jax.jit(partial(tx.update, grads))(tx.init(params), grad_norm=jnp.float32(gn))[0]
+        same(got, want)
+    plain = optax.scale_by_adam()
+    unclipped = plain.update(grads, plain.init(params))[0]
+    tx = adam_direction(9.0)
+    members = jax.jit(jax.vmap(lambda x: tx.update(grads, tx.init(params), grad_norm=x)[0]))(
+        jnp.asarray([0.5, 0.0, -1.0], jnp.float32)
+    )
+    for i in (1, 2):  # <= 0: the clip is off (up to the rounding of another compilation)
+        same({name: v[i] for name, v in members.items()}, unclipped, rtol=1e-6)
+    assert not np.array_equal(members["w"][0], unclipped["w"])  # 0.5 clips these gradients
+    same(adam_direction(0.0).update(grads, plain.init(params), grad_norm=0.5)[0], unclipped)

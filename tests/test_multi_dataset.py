@@ -67,6 +67,39 @@ def test_each_member_equals_its_single_task_run(two_datasets, tmp_path):
     assert joint[1].hparams["eta"].tolist() == [pytest.approx(0.7)]
 
 
+def test_runs_of_other_clip_thresholds_train_as_one_program(two_datasets, tmp_path):
+    """grad_norm is each member's hparam (as DQL's per-task gn): runs that differ in it share
+    a program and each member equals its run alone; a clip and no clip cannot share one."""
+    import orbax.checkpoint as ocp
+
+    a, b = configs(eval_episodes=0)
+    assert a.agent.grad_norm == 9.0
+    b.agent.grad_norm = 0.5
+    assert mismatch([a, b]) is None
+    program = MultiDatasetProgram([a, b], [tmp_path / "a", tmp_path / "b"])
+    program.run()
+    joint = [jax.device_get(run.states) for run in program.runs]
+    alone = {}
+    for config, name, got in zip((a, b), "ab", joint, strict=True):
+        single = Experiment(config, tmp_path / f"alone_{name}")
+        single.run()
+        alone[name] = jax.device_get(single.states)
+        np.testing.assert_array_equal(got.rng, alone[name].rng)
+        assert max_abs_diff(params(got), params(alone[name])) < 1e-5
+    assert joint[0].hparams["grad_norm"].tolist() == [9.0, 9.0]
+    assert joint[1].hparams["grad_norm"].tolist() == [0.5]
+    # The clip at 0.5 acts: b's run at a's 9.0 ends elsewhere.
+    unclipped = Experiment(configs(eval_episodes=0)[1], tmp_path / "b_at_9")
+    unclipped.run()
+    assert max_abs_diff(params(joint[1]), params(jax.device_get(unclipped.states))) > 1e-3
+    # Checkpoints keep their layout (the config holds grad_norm).
+    with ocp.StandardCheckpointer() as reader:
+        saved = reader.metadata(tmp_path / "b" / "checkpoints" / "20" / "state")
+    assert "grad_norm" not in saved.item_metadata.tree["hparams"]
+    b.agent.grad_norm = 0.0
+    assert "agent.grad_norm clips for one run and not the other" in mismatch([a, b])
+
+
 def test_a_kill_between_two_saves_resumes_exactly(two_datasets, tmp_path):
     a, b = configs(eval_episodes=0)
     full = MultiDatasetProgram([a, b], [tmp_path / "fa", tmp_path / "fb"])
@@ -88,6 +121,8 @@ def test_a_kill_between_two_saves_resumes_exactly(two_datasets, tmp_path):
 def test_runs_that_cannot_share_a_program_are_refused(two_datasets, tmp_path):
     a, b = configs()
     assert mismatch([a, b]) is None  # eta is sweepable: it may differ
+    b.agent.grad_norm = 5.0  # so is grad_norm (DQL's per-task gn)
+    assert mismatch([a, b]) is None
     b.agent.hidden_dims = (16, 16)
     assert "agent.hidden_dims differs" in mismatch([a, b])
     b = configs()[1]

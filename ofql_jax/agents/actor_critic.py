@@ -34,6 +34,7 @@ from ofql_jax.agents.base import (
     Params,
     adam_direction,
     blend,
+    clip_threshold,
     ema_weight,
     hparams_from,
     learning_rate,
@@ -49,7 +50,8 @@ BCLossFn = Callable[[Params, AgentState, Transitions, jax.Array], tuple[jax.Arra
 
 class ActorCritic:
     """The shared parts of a DQL-style agent, built once from its config: twin critics, one
-    clipped Adam direction for actor and critics, and the pure ``init`` and ``update``.
+    clipped Adam direction for actor and critics (the clip's threshold is the member's
+    ``grad_norm`` hparam), and the pure ``init`` and ``update``.
 
     ``init_policy(key, obs, act)`` initialises the policy from dummy ``[1, obs_dim]`` and
     ``[1, act_dim]`` inputs; ``ema_warmup`` is ``ema_weight``'s (DQL's own option).
@@ -99,7 +101,7 @@ class ActorCritic:
             critics, self.tx, state.critic_params, state.target_critic_params,
             state.critic_opt_state, self.lr(state, "critic_lr"), batch,
             lambda s, k: actions(state.target_policy_params, s, k), k_target, c.discount,
-            c.max_q_backup, c.num_backup_samples,
+            c.max_q_backup, c.num_backup_samples, clip_threshold(state, c),
         )  # fmt: skip
 
         # Actor: BC + eta * |Q|-normalised Q term on the freshly updated critic.
@@ -125,7 +127,7 @@ class ActorCritic:
         )
         policy_params, policy_opt_state = apply_adam(
             self.tx, state.policy_params, policy_grads, state.policy_opt_state,
-            self.lr(state, "actor_lr"),
+            self.lr(state, "actor_lr"), clip_threshold(state, c),
         )  # fmt: skip
 
         # Target policy: EMA every ema_every steps from ema_start, counting the steps before

@@ -223,11 +223,50 @@ def select_actor(state: AgentState, actor: str) -> Params:
     raise ValueError(f"unknown actor {actor!r}; use 'online' or 'ema'")
 
 
-def adam_direction(grad_norm: float) -> optax.GradientTransformation:
-    """Adam's update direction (clipped by global norm first); the learning rate is applied
-    by the caller from ``state.hparams``, exactly as ``optax.adam`` scales by ``-lr``."""
-    adam = optax.scale_by_adam()
-    return optax.chain(optax.clip_by_global_norm(grad_norm), adam) if grad_norm > 0 else adam
+def clip_by_global_norm(default: float) -> optax.GradientTransformationExtraArgs:
+    """``optax.clip_by_global_norm`` whose threshold may come at update time:
+    ``tx.update(grads, state, grad_norm=x)``, e.g. a member's ``state.hparams["grad_norm"]``
+    (``default`` without it). The same state (``EmptyState``) and the same arithmetic as
+    optax's, so clipping at a traced float32 ``x`` gives optax's bits at ``x``; ``x <= 0``
+    leaves the gradient as it is (that member's clip is off)."""
+
+    def update(updates, state, params=None, *, grad_norm=None, **extra):
+        del params, extra
+        max_norm = default if grad_norm is None else grad_norm
+        g_norm = optax.tree.norm(updates)
+        trigger = jnp.squeeze(g_norm < _like(max_norm, g_norm)) | jnp.squeeze(max_norm <= 0)
+
+        def clip(t):
+            return jax.lax.select(trigger, t, (t / g_norm.astype(t.dtype)) * _like(max_norm, t))
+
+        return jax.tree.map(clip, updates), state
+
+    return optax.GradientTransformationExtraArgs(lambda params: optax.EmptyState(), update)
+
+
+def _like(value, array: jax.Array):
+    """``value`` in ``array``'s dtype: a Python float as it is (weakly typed, as optax's
+    threshold), a traced one cast, so a float32 threshold changes no bfloat16 arithmetic."""
+    return value if isinstance(value, (int, float)) else jnp.asarray(value).astype(array.dtype)
+
+
+def adam_direction(grad_norm: float) -> optax.GradientTransformationExtraArgs:
+    """Adam's update direction (clipped by global norm first if ``grad_norm > 0``); the
+    learning rate is applied by the caller from ``state.hparams``, exactly as ``optax.adam``
+    scales by ``-lr``. With a clip, ``update(..., grad_norm=x)`` clips at ``x`` (a member's
+    ``state.hparams["grad_norm"]``; ``<= 0``: no clip) instead of ``grad_norm``; without one
+    (``grad_norm <= 0``) the keyword is ignored. The optimiser state is the same either way
+    as ``optax.chain(optax.clip_by_global_norm(grad_norm), optax.scale_by_adam())``'s (or
+    ``scale_by_adam``'s alone), so checkpoints are unchanged."""
+    adam = optax.with_extra_args_support(optax.scale_by_adam())
+    return optax.chain(clip_by_global_norm(grad_norm), adam) if grad_norm > 0 else adam
+
+
+def clip_threshold(state: AgentState, config: ml_collections.ConfigDict) -> jax.Array | float:
+    """The gradient clip threshold ``adam_direction``'s update takes: the member's
+    ``grad_norm`` hparam (a sweepable field), else the config's (an agent that does not
+    sweep it)."""
+    return state.hparams.get("grad_norm", config.grad_norm)
 
 
 def learning_rate(base: jax.Array, step: jax.Array, decay: bool, num_steps: int) -> jax.Array:

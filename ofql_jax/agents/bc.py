@@ -24,7 +24,7 @@ from ofql_jax.core.types import Transitions
 from ofql_jax.maths.networks import MLP
 from ofql_jax.maths.optim import apply_adam
 
-SWEEPABLE = ("actor_lr",)
+SWEEPABLE = ("actor_lr", "grad_norm")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -63,7 +63,9 @@ def make_bc(
 
         (loss, predicted), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.policy_params)
         lr = base.learning_rate(state.hparams["actor_lr"], state.step, c.lr_decay, num_steps)
-        params, opt_state = apply_adam(tx, state.policy_params, grads, state.policy_opt_state, lr)
+        gn = base.clip_threshold(state, c)
+        params, opt_state = apply_adam(tx, state.policy_params, grads, state.policy_opt_state,
+                                       lr, gn)  # fmt: skip
         info = {
             "actor/loss": loss,
             "actor/bc_loss": loss,

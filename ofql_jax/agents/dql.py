@@ -77,7 +77,7 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
-SWEEPABLE = ("eta", "actor_lr", "critic_lr")  # state.hparams leaves
+SWEEPABLE = ("eta", "actor_lr", "critic_lr", "grad_norm")  # state.hparams leaves
 
 
 class NoisePredictor(nn.Module):

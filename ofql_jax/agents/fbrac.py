@@ -64,7 +64,7 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
-SWEEPABLE = ("eta", "actor_lr", "critic_lr")  # hparams leaves
+SWEEPABLE = ("eta", "actor_lr", "critic_lr", "grad_norm")  # hparams leaves
 
 
 def make_fbrac(

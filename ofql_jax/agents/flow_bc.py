@@ -26,7 +26,7 @@ from ofql_jax.core.types import Transitions
 from ofql_jax.maths import meanflow
 from ofql_jax.maths.optim import apply_adam
 
-SWEEPABLE = ("flow_ratio", "endpoint_ratio", "actor_lr")
+SWEEPABLE = ("flow_ratio", "endpoint_ratio", "actor_lr", "grad_norm")
 # OFQL's fields that only concern the critic or the Q term.
 _CRITIC_FIELDS = (
     "critic_hidden_dims", "critic_lr", "discount", "tau", "eta", "q_norm_eps",
@@ -74,7 +74,9 @@ def make_flow_bc(
 
         (loss, bc_info), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.policy_params)
         lr = base.learning_rate(state.hparams["actor_lr"], state.step, c.lr_decay, num_steps)
-        params, opt_state = apply_adam(tx, state.policy_params, grads, state.policy_opt_state, lr)
+        gn = base.clip_threshold(state, c)
+        params, opt_state = apply_adam(tx, state.policy_params, grads, state.policy_opt_state,
+                                       lr, gn)  # fmt: skip
         keep = base.ema_weight(state.step, c.ema_start, c.ema_every, c.ema_decay)
         info = {"actor/loss": loss, "actor/bc_loss": loss, **bc_info,
                 "actor/grad_norm": optax.tree.norm(grads)}  # fmt: skip

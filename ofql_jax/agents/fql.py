@@ -66,7 +66,7 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
-SWEEPABLE = ("alpha", "actor_lr", "critic_lr")  # hparams leaves
+SWEEPABLE = ("alpha", "actor_lr", "critic_lr", "grad_norm")  # hparams leaves
 
 
 class FlowVelocityField(nn.Module):
@@ -189,6 +189,7 @@ def make_fql(
 
     def update(state: AgentState, batch: Transitions) -> tuple[AgentState, dict[str, jax.Array]]:
         rng, k_next, k_bc, k_noise = jax.random.split(jax.random.wrap_key_data(state.rng), 4)
+        gn = base.clip_threshold(state, c)
         obs, flow_params = batch.observations, state.extra["flow_params"]
         # FQL takes one gradient step on critic + actor losses computed from the same (old)
         # parameters: the TD target uses the current one-step policy, the Q term the current
@@ -207,8 +208,9 @@ def make_fql(
             state.critic_params
         )
         critic_params, critic_opt_state = apply_adam(
-            tx, state.critic_params, critic_grads, state.critic_opt_state, lr(state, "critic_lr")
-        )
+            tx, state.critic_params, critic_grads, state.critic_opt_state, lr(state, "critic_lr"),
+            gn,
+        )  # fmt: skip
 
         # Flow BC network: flow matching on the dataset actions.
         def bc_loss_fn(params):
@@ -218,7 +220,7 @@ def make_fql(
 
         bc_loss, flow_grads = jax.value_and_grad(bc_loss_fn)(flow_params)
         new_flow_params, flow_opt_state = apply_adam(
-            tx, flow_params, flow_grads, state.extra["flow_opt_state"], lr(state, "actor_lr")
+            tx, flow_params, flow_grads, state.extra["flow_opt_state"], lr(state, "actor_lr"), gn
         )
 
         # One-step policy: alpha * distillation to the flow's Euler action + Q term.
@@ -244,7 +246,7 @@ def make_fql(
             state.policy_params
         )
         policy_params, policy_opt_state = apply_adam(
-            tx, state.policy_params, policy_grads, state.policy_opt_state, lr(state, "actor_lr")
+            tx, state.policy_params, policy_grads, state.policy_opt_state, lr(state, "actor_lr"), gn
         )
         target_critic_params = critic_lib.polyak(state.target_critic_params, critic_params, c.tau)
 

@@ -61,7 +61,9 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
-SWEEPABLE = ("eta", "flow_ratio", "endpoint_ratio", "uniform_ratio", "actor_lr", "critic_lr")
+SWEEPABLE = (
+    "eta", "flow_ratio", "endpoint_ratio", "uniform_ratio", "actor_lr", "critic_lr", "grad_norm",
+)  # fmt: skip
 
 
 def policy_network(config: ml_collections.ConfigDict, act_dim: int) -> MeanVelocityField:

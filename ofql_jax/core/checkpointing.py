@@ -17,6 +17,12 @@ import orbax.checkpoint as ocp
 
 from ofql_jax.core.errors import OFQLError
 
+# ``state.hparams`` kept out of checkpoints: constant in training and set from the run's
+# config (and sweep) as every hparam, but made a leaf after checkpoints without it existed, so
+# leaving it out keeps those checkpoints' layout and bytes (and tests/regression's hashes) as
+# they were. ``restore`` puts it back like any hparam a checkpoint lacks (from ``like``).
+UNSAVED_HPARAMS = ("grad_norm",)
+
 
 class Checkpointer:
     """Save and restore ``(state pytree, JSON metadata)`` by training step.
@@ -41,7 +47,13 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
-        """Write ``state`` (arrays; typed PRNG keys must be stored as key data) and ``meta``."""
+        """Write ``state`` (arrays; typed PRNG keys must be stored as key data; without the
+        ``UNSAVED_HPARAMS``) and ``meta``."""
+        hparams = getattr(state, "hparams", None)
+        if isinstance(hparams, dict) and hasattr(state, "replace"):
+            state = state.replace(
+                hparams={k: v for k, v in hparams.items() if k not in UNSAVED_HPARAMS}
+            )
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         self._manager.save(step, args=args, force=True)
         self._manager.wait_until_finished()
@@ -55,7 +67,7 @@ class Checkpointer:
         of ``like.hparams`` that the checkpoint lacks) takes ``like``'s value, or, where
         ``like`` is abstract (``jax.eval_shape``), ``hparam_defaults[key]`` (e.g. the run's
         ``config.agent``): such a field's default must reproduce the behaviour from before it
-        existed.
+        existed. The ``UNSAVED_HPARAMS`` are always restored so.
         """
         added = {}  # the hparams the checkpoint lacks, read once, checked before any array
         for key in self._hparams_missing(step, like):

@@ -82,11 +82,13 @@ def critic_step(
     discount: float,
     max_q_backup: bool = False,
     num_backup_samples: int = 10,
+    grad_norm: jax.Array | float | None = None,
 ):
     """One Adam step of the twin critics on DQL's loss; returns ``(params, opt_state, info)``.
 
     The TD target uses ``target_params`` and ``next_action_fn(s', key)`` (an agent's target
-    policy); ``info`` holds ``critic/*`` metrics, including the gradient norm.
+    policy); ``info`` holds ``critic/*`` metrics, including the gradient norm. ``grad_norm``
+    is the clip threshold given to ``tx`` (``maths.optim.apply_adam``).
     """
     y = td_target(
         lambda s, a: critics.apply(target_params, s, a), next_action_fn, batch, key, discount,
@@ -97,7 +99,7 @@ def critic_step(
         return critic_loss(critics.apply(p, batch.observations, batch.actions), y)
 
     (_, info), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    params, opt_state = apply_adam(tx, params, grads, opt_state, lr)
+    params, opt_state = apply_adam(tx, params, grads, opt_state, lr, grad_norm)
     return params, opt_state, {**info, "critic/grad_norm": optax.tree.norm(grads)}
 
 

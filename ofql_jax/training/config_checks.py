@@ -73,7 +73,16 @@ def _check_sweep(config: ml_collections.ConfigDict, spec) -> None:
                 f"config.sweep.{name} cannot be swept by {spec.name}: sweep one of "
                 f"{', '.join(spec.sweepable)}."
             )
-    for setting in parse_sweep(config.sweep):
+    settings = parse_sweep(config.sweep)
+    # The clip exists (in every member) iff agent.grad_norm > 0; a member's value <= 0 then
+    # turns its clip off, while without the clip a swept value > 0 would do nothing.
+    if config.agent.get("grad_norm", 1.0) <= 0 and any(s.get("grad_norm", 0) > 0 for s in settings):
+        raise OFQLError(
+            f"config.sweep.grad_norm = {config.sweep.grad_norm!r} clips, but "
+            f"config.agent.grad_norm = {config.agent.grad_norm!r} builds no clip: set "
+            "--config.agent.grad_norm to one of the swept values."
+        )
+    for setting in settings:
         if not setting:
             continue
         swept = ml_collections.ConfigDict(config.agent.to_dict())
@@ -87,8 +96,11 @@ def _check_sweep(config: ml_collections.ConfigDict, spec) -> None:
 
 
 def compare_configs(saved: dict[str, Any], current: dict[str, Any], workdir: Path) -> None:
-    """Refuse to resume a run in ``workdir`` whose saved config differs from ``current``."""
-    old, new = ADDED_FIELDS | flatten(saved), flatten(current)
+    """Refuse to resume a run in ``workdir`` whose saved config differs from ``current``.
+    A field made sweepable after the run was saved (no ``sweep.<field>`` there) was unswept."""
+    new = flatten(current)
+    unswept = {k: "" for k in new if k.startswith("sweep.")}
+    old = ADDED_FIELDS | unswept | flatten(saved)
     differing = sorted(
         k for k in set(old) | set(new) if k not in RESUMABLE and old.get(k) != new.get(k)
     )

@@ -46,7 +46,7 @@ from ofql_jax.evaluation.evaluator import (
 from ofql_jax.evaluation.policy import Policy
 from ofql_jax.results.schema import EvalVariant, eval_variants, finite_or_none, load_results
 from ofql_jax.training.experiment import build_agent, build_members, run_reference_scores
-from ofql_jax.training.sweep import Member
+from ofql_jax.training.sweep import Member, apply_settings
 from ofql_jax.training.trainer import init_states
 
 POLICY_KWARGS = ("actor", "noise_temperature", "q_temperature")  # what ``Policy`` accepts
@@ -295,7 +295,7 @@ def load_run(workdir: str | Path, step: int | None = None) -> LoadedRun:
                 f"{workdir} was trained with algorithm {config.algorithm!r}, which this "
                 f"ofql-jax does not know: use one of {sorted(AGENTS)}."
             )
-        _, members = build_members(config)
+        settings, members = build_members(config)
         info = info_from_record(ckpt.restore_metadata(step).get("acting") or _fallback_info(config))
         try:
             agent = build_agent(config, info)
@@ -319,6 +319,9 @@ def load_run(workdir: str | Path, step: int | None = None) -> LoadedRun:
     finally:
         ckpt.close()
     states = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), states)
+    # The swept values (those saved, and those of hparams a checkpoint does not hold, such
+    # as grad_norm, which restore filled with config.agent's).
+    states = apply_settings(states, members, settings)
     return LoadedRun(
         workdir, step, config, agent, states, members, info, metadata, load_results(workdir)
     )

@@ -57,7 +57,8 @@ SHARED_FIELDS = (
 def mismatch(configs: Sequence[ml_collections.ConfigDict]) -> str | None:
     """Why these configs cannot train in one program (``None`` if they can): a shared field
     or a non-sweepable agent field that differs. Sweepable agent fields (e.g. OFQL's per-task
-    eta) live in each member's state, so they may differ."""
+    eta and grad_norm) live in each member's state, so they may differ; grad_norm only on one
+    side of 0, as a clip (> 0) is part of the program and of each run's checkpoints."""
     first = configs[0]
     sweepable = set(AGENTS[first.algorithm].sweepable or ()) if first.algorithm in AGENTS else set()
     for other in configs[1:]:
@@ -70,6 +71,9 @@ def mismatch(configs: Sequence[ml_collections.ConfigDict]) -> str | None:
             if name not in sweepable and a.get(name) != b.get(name):
                 return f"agent.{name} differs ({a.get(name)!r} for {first.task}, " \
                        f"{b.get(name)!r} for {other.task})"  # fmt: skip
+        if "grad_norm" in a and (a["grad_norm"] > 0) != (b.get("grad_norm", 0) > 0):
+            return f"agent.grad_norm clips for one run and not the other ({a['grad_norm']!r} " \
+                   f"for {first.task}, {b.get('grad_norm')!r} for {other.task})"  # fmt: skip
     return None
 
 
