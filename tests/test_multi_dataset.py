@@ -116,6 +116,12 @@ def test_a_kill_between_two_saves_resumes_exactly(two_datasets, tmp_path):
         got = jax.device_get(run.states)
         np.testing.assert_array_equal(got.rng, want.rng)
         assert max_abs_diff(params(got), params(want)) == 0.0
+    # Each run loads like any run: its own checkpoint, task and environment.
+    from ofql_jax.training.loading import load_run
+
+    loaded = load_run(tmp_path / "b")
+    assert (loaded.step, loaded.seeds, loaded.config.task) == (20, [5], "hopper-medium-expert")
+    assert max_abs_diff(params(jax.device_get(loaded.states)), params(ref[1])) == 0.0
 
 
 def test_runs_that_cannot_share_a_program_are_refused(two_datasets, tmp_path):
