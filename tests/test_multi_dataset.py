@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -211,3 +212,43 @@ def test_runs_of_one_dataset_share_its_device_copy(two_datasets, tmp_path):
         assert program.runs[0].program["datasets_on_device"] == 2
     finally:
         program.close()
+
+
+FOUR_DEVICES = """
+import sys
+import jax, numpy as np
+sys.path.insert(0, "tests")
+from test_multi_dataset import configs, params
+from test_train import max_abs_diff
+from ofql_jax.training.multi_dataset import MultiDatasetProgram
+
+assert len(jax.devices()) == 4, jax.devices()
+out = {}
+for devices in (4, 1):
+    a, b = configs(eval_episodes=0, num_devices=devices)
+    b.num_seeds = 2  # 4 members in all: one per device
+    where = [f"{sys.argv[1]}/{devices}{name}" for name in "ab"]
+    program = MultiDatasetProgram([a, b], where)
+    if devices == 4:
+        assert program.states.step.sharding.spec == jax.sharding.PartitionSpec("seed")
+    program.run()
+    out[devices] = [jax.device_get(run.states) for run in program.runs]
+for split, whole in zip(out[4], out[1]):
+    np.testing.assert_array_equal(split.rng, whole.rng)
+    assert max_abs_diff(params(split), params(whole)) < 1e-5
+print("ok")
+"""
+
+
+def test_a_program_split_over_four_devices_equals_one_device(two_datasets, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MINARI_DATASETS_PATH": str(two_datasets),
+           "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} "
+                        "--xla_force_host_platform_device_count=4"}  # fmt: skip
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", FOUR_DEVICES, str(tmp_path)], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
