@@ -54,6 +54,7 @@ from ml_collections import config_flags
 from tqdm.auto import tqdm
 
 from ofql_jax.agents import get_agent_spec
+from ofql_jax.core.checkpointing import saved_steps
 from ofql_jax.core.cli_help import get_config_of, one_line
 from ofql_jax.core.errors import OFQLError, StoppedError
 from ofql_jax.core.tasks import get_task, task_shape
@@ -349,10 +350,7 @@ def machine_info() -> dict[str, Any]:
 
 def _latest_step(workdir: Path) -> int:
     """The newest checkpoint's step in ``workdir`` (0 without one), without opening Orbax."""
-    checkpoints = workdir / "checkpoints"
-    if not checkpoints.is_dir():
-        return 0
-    return max((int(p.name) for p in checkpoints.iterdir() if p.name.isdigit()), default=0)
+    return max(saved_steps(workdir / "checkpoints"), default=0)
 
 
 def _read_json(path: Path) -> Any:

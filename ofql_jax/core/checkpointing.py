@@ -24,6 +24,15 @@ from ofql_jax.core.errors import OFQLError
 UNSAVED_HPARAMS = ("grad_norm",)
 
 
+def saved_steps(directory: str | Path) -> list[int]:
+    """The steps saved in a ``checkpoints`` folder, sorted (none if it is missing), read from
+    the folder names without opening Orbax."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+
+
 class Checkpointer:
     """Save and restore ``(state pytree, JSON metadata)`` by training step.
 

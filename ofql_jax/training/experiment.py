@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Callable
 from functools import reduce
 from operator import getitem
@@ -186,13 +185,11 @@ def setup(
     run_data = load_run_data(config, workdir if is_main else None)
     agent = build_agent(config, run_data.info)
     settings, members = build_members(config)
-    mesh = None
+    mesh, data = None, None  # a joint run's program places both
     if not joint:
         mesh = make_mesh(config.num_devices)
         check_divisible(len(members), mesh)
         mesh = mesh if mesh.size > 1 else None
-    data = None
-    if not joint:
         data = jax.device_put(run_data.transitions, replicated(mesh) if mesh is not None else None)
     states = apply_settings(init_states(agent, [m.seed for m in members], mesh), members, settings)
     latest = ckpt.latest_step()
@@ -371,12 +368,7 @@ class Experiment:
         metrics with its speed (``perf/*``) and the step reached."""
         s, step = self.setup, self.progress.step
         num_updates = _next_boundary(step, self.config) - step
-        compiled_before = s.trainer.compile_seconds
-        start = time.perf_counter()
-        states, metrics = s.trainer(self.states, s.data, num_updates, s.data_where)
-        metrics = fetch(metrics)
-        elapsed = time.perf_counter() - start - (s.trainer.compile_seconds - compiled_before)
-        rate = num_updates / max(elapsed, 1e-9)
+        states, metrics, rate = s.trainer.timed(self.states, s.data, num_updates, s.data_where)
         self.chunk_rates.append(rate)
         metrics["perf/updates_per_second"] = rate
         metrics["perf/seed_updates_per_second"] = rate * len(s.members)

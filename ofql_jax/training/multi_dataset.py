@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,12 +38,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ofql_jax.agents import AGENTS
+from ofql_jax.core.checkpointing import saved_steps
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.stop_request import StopRequest
 from ofql_jax.core.types import Transitions
 from ofql_jax.training.experiment import Experiment, _next_boundary
 from ofql_jax.training.parallel import check_divisible, make_mesh, replicated, seed_sharding
-from ofql_jax.training.trainer import MultiSeedTrainer, fetch
+from ofql_jax.training.trainer import MultiSeedTrainer
 
 # Run fields every dataset of a program shares: one compiled program (algorithm, batch,
 # placement, precision) and one schedule (the same chunks, evaluations and checkpoints).
@@ -77,20 +77,13 @@ def mismatch(configs: Sequence[ml_collections.ConfigDict]) -> str | None:
     return None
 
 
-def _checkpoint_steps(workdir: Path) -> list[int]:
-    folder = workdir / "checkpoints"
-    if not folder.is_dir():
-        return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
-
-
 def align_checkpoints(workdirs: Sequence[Path]) -> int:
     """The step every run resumes from: the newest checkpoint all of them have (0: none).
 
     The runs save one after the other at the same step, so a kill between two saves leaves
     some runs one checkpoint ahead; their newer checkpoints move to ``checkpoints.ahead/``
     (never deleted), and training repeats those steps exactly."""
-    steps = [_checkpoint_steps(Path(w)) for w in workdirs]
+    steps = [saved_steps(Path(w) / "checkpoints") for w in workdirs]
     if not any(steps):
         return 0
     common = set(steps[0]).intersection(*steps[1:])
@@ -165,14 +158,15 @@ class MultiDatasetProgram:
         self.step = steps.pop()
         # Each distinct dataset once (two runs of one task, e.g. two algorithms' settings,
         # share theirs), in order of first use.
-        stored: dict[str, tuple[int, int]] = {}  # sha256 -> (first, size)
+        unique: dict[str, Transitions] = {}  # sha256 -> host transitions
         for r in runs:
-            if r.setup.run_data.sha256 not in stored:
-                first = sum(size for _, size in stored.values())
-                stored[r.setup.run_data.sha256] = (first, r.setup.run_data.transitions.size)
-        slices = [stored[r.setup.run_data.sha256] for r in runs]
+            unique.setdefault(r.setup.run_data.sha256, r.setup.run_data.transitions)
+        sizes = [t.size for t in unique.values()]
+        firsts = dict(zip(unique, np.cumsum([0, *sizes[:-1]]), strict=True))
+        slices = [
+            (firsts[r.setup.run_data.sha256], r.setup.run_data.transitions.size) for r in runs
+        ]
         self.counts = [len(r.setup.members) for r in runs]
-        unique = {r.setup.run_data.sha256: r.setup.run_data.transitions for r in runs}
         host = jax.tree.map(lambda *x: np.concatenate(x), *unique.values())
         mesh = make_mesh(runs[0].config.num_devices)
         check_divisible(sum(self.counts), mesh)
@@ -245,11 +239,8 @@ class MultiDatasetProgram:
         """One chunk of every member: states, per-member metrics on the host, and the
         program's speed (``perf/*``: seed-updates count every member of the program)."""
         compiled_before = self.trainer.compile_seconds
-        start = time.perf_counter()
-        states, metrics = self.trainer(self.states, self.data, num_updates, self.where)
-        metrics = fetch(metrics)
+        states, metrics, rate = self.trainer.timed(self.states, self.data, num_updates, self.where)
         compiling = self.trainer.compile_seconds - compiled_before
-        rate = num_updates / max(time.perf_counter() - start - compiling, 1e-9)
         perf = {"perf/updates_per_second": rate,
                 "perf/seed_updates_per_second": rate * sum(self.counts)}  # fmt: skip
         for run in self.runs:
