@@ -7,6 +7,13 @@ different workdirs (e.g. separate CPU processes of one comparison) share one fig
     python benchmarks/tb_curves.py runs/a/programs/ofql-x:OFQL runs/b/programs/flowbc-x:"flow BC" \
         --keys diag/saturation,diag/one_step_mse_to_data --out curves.png
     python benchmarks/tb_curves.py W/programs/ofql-x --keys diag/q_policy_mean --print
+
+A run may draw another of its scalars in a panel (``PATH:LABEL:eval/score=eval/score_one_step``
+puts OFQL's N = 1 score beside the others' scores; a run given such pairs draws only their
+panels); ``--points FILE:LABEL`` adds a peer's
+evaluations from a JSON ``{"scores": {key: [[step, value], ...]}}`` (e.g. a run outside this
+repo), drawn as markers; ``--hline key=value:label`` draws a reference (the data's mean score,
+the value bound).
 """
 
 from __future__ import annotations
@@ -32,6 +39,35 @@ def load(run: Path, keys: list[str]) -> dict[str, dict[str, tuple[np.ndarray, np
     return out
 
 
+def parse_run(text: str, keys: list[str]):
+    """``PATH[:LABEL[:KEY=SOURCE,...]]`` -> (path, label, seeds) with SOURCE read as KEY."""
+    path, _, rest = text.partition(":")
+    label, _, renames = rest.partition(":")
+    mapping = dict(pair.split("=", 1) for pair in renames.split(",") if pair)
+    sources = {k: mapping.get(k, k) for k in keys if not mapping or k in mapping}
+    read = load(Path(path), sorted(set(sources.values())))
+    seeds = {
+        seed: {k: series[src] for k, src in sources.items() if src in series}
+        for seed, series in read.items()
+    }
+    return Path(path), label or Path(path).name, seeds
+
+
+def load_points(text: str) -> tuple[str, dict[str, np.ndarray]]:
+    """``FILE[:LABEL]`` -> (label, {key: array of (step, value) rows})."""
+    import json
+
+    path, _, label = text.partition(":")
+    data = json.loads(Path(path).read_text())
+    scores = {k: np.asarray(v, dtype=float) for k, v in data["scores"].items()}
+    return label or data.get("label", Path(path).stem), scores
+
+
+def _steps(x: float, _pos: int) -> str:
+    """Tick label: 250000 -> 250k, 1000000 -> 1M."""
+    return f"{x / 1e6:g}M" if abs(x) >= 1e6 else f"{x / 1e3:g}k" if abs(x) >= 1e3 else f"{x:g}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run directory, optionally :label")
@@ -39,12 +75,17 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="PNG to write")
     parser.add_argument("--print", action="store_true", help="print every seed's last values")
     parser.add_argument("--title", default="")
+    parser.add_argument("--points", action="append", default=[], help="FILE[:LABEL] (JSON)")
+    parser.add_argument("--hline", action="append", default=[], help="KEY=VALUE[:LABEL]")
     args = parser.parse_args()
     keys = [k for k in args.keys.split(",") if k]
-    runs = []
-    for text in args.runs:
-        path, _, label = text.partition(":")
-        runs.append((Path(path), label or Path(path).name, load(Path(path), keys)))
+    runs = [parse_run(text, keys) for text in args.runs]
+    points = [load_points(text) for text in args.points]
+    hlines = []
+    for text in args.hline:
+        key, _, rest = text.partition("=")
+        value, _, label = rest.partition(":")
+        hlines.append((key, float(value), label))
     if args.print:
         for _, label, seeds in runs:
             for seed, series in seeds.items():
@@ -70,13 +111,30 @@ def main() -> None:
                 n = min(len(s) for s, _ in curves)
                 mean = np.mean([v[:n] for _, v in curves], axis=0)
                 ax.plot(curves[0][0][:n], mean, color=colors[i % 10], lw=1.8, label=label)
+        for j, (label, scores) in enumerate(points):
+            if key in scores:
+                rows = scores[key]
+                color = colors[(len(runs) + j) % 10]
+                ax.plot(rows[:, 0], rows[:, 1], "o--", color=color, lw=1.0, ms=4, label=label)
+        for hkey, value, label in hlines:
+            if hkey == key:
+                ax.axhline(value, color="0.3", ls=":", lw=1.2)
+                if label:
+                    ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"),
+                                fontsize=8, color="0.3", va="bottom")  # fmt: skip
         ax.set_title(key)
         ax.set_xlabel("gradient steps")
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(_steps))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     handles = [plt.Line2D([], [], color=colors[i % 10], lw=1.8) for i in range(len(runs))]
-    fig.legend(handles, [label for _, label, _ in runs], loc="lower center", ncol=len(runs))
+    handles += [
+        plt.Line2D([], [], color=colors[(len(runs) + j) % 10], ls="--", marker="o", ms=4)
+        for j in range(len(points))
+    ]
+    labels = [label for _, label, _ in runs] + [label for label, _ in points]
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6))
     if args.title:
         fig.suptitle(args.title)
     fig.tight_layout(rect=(0, 0.06, 1, 1))

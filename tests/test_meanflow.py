@@ -189,3 +189,22 @@ def test_flow_bc_loss_reduction_and_adaptive_weight(reduction):
     )
     per_sample = per.sum(-1) if reduction == "sum" else per.mean(-1)
     np.testing.assert_allclose(weighted, jnp.mean(per_sample / (per_sample + 1e-3)), rtol=1e-5)
+
+
+def test_few_step_action_closed_forms():
+    """A constant average velocity c is its own mean flow: every step count lands on e - c;
+    u = z shrinks e by (1 - 1/k) per jump, so k jumps give (1 - 1/k)^k e; one jump is the
+    one-step map."""
+    e = jnp.asarray(np.random.default_rng(0).uniform(-0.5, 0.5, (5, 3)), jnp.float32)
+    c = jnp.asarray([0.1, -0.2, 0.3], jnp.float32)
+    for k in (1, 2, 3, 8):
+        np.testing.assert_allclose(
+            meanflow.few_step_action(lambda z, r, t: jnp.broadcast_to(c, z.shape), e, k),
+            np.clip(np.asarray(e) - np.asarray(c), -1, 1), rtol=1e-6, atol=1e-6,
+        )  # fmt: skip
+        np.testing.assert_allclose(
+            meanflow.few_step_action(lambda z, r, t: z, e, k), (1 - 1 / k) ** k * np.asarray(e),
+            rtol=1e-5, atol=1e-7,
+        )  # fmt: skip
+    u = lambda z, r, t: jnp.sin(3 * z) * (t - r)[:, None] + r[:, None]  # noqa: E731
+    np.testing.assert_array_equal(meanflow.few_step_action(u, e, 1), meanflow.one_step_action(u, e))

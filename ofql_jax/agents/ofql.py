@@ -127,7 +127,10 @@ def make_ofql(
         components outside [-1, 1]), ``raw_action_abs_max``, ``saturation`` (|a| > 0.99, as
         ``data_saturation``), ``one_step_mse_to_data`` (``||a_pi(s) - a||^2`` against the
         dataset action at the same state), ``bc_loss_endpoint`` (L_FBC at (r, t) = (0, 1),
-        the map the policy acts with), ``grad_ratio`` = eta ||grad Q term|| / ||grad L_FBC||, and
+        the map the policy acts with), ``two_step_mse_to_data`` and ``two_step_saturation``
+        (the same network sampled in two mean-flow jumps, which the Q term does not act on:
+        apart from the one-step map's, the Q term bent only the corner of the field),
+        ``grad_ratio`` = eta ||grad Q term|| / ||grad L_FBC||, and
         where each term moves the one-step action (``diagnostics.action_moves``).
         """
         k_bc, k_noise = jax.random.split(key)
@@ -145,8 +148,11 @@ def make_ofql(
         u_end, target_end = meanflow.meanflow_target(
             u_fn(params, obs), noise, 0.0 * ones, ones, noise - data_actions
         )
+        two_step = meanflow.few_step_action(u_fn(params, obs), noise, 2)
         return {
             **base.action_diagnostics(actions, data_actions, q_policy, q_data),
+            "diag/two_step_mse_to_data": jnp.square(two_step - data_actions).sum(-1).mean(),
+            "diag/two_step_saturation": jnp.mean(jnp.abs(two_step) > 0.99),
             "diag/clip_rate": jnp.mean(jnp.abs(raw) > 1.0),
             "diag/raw_action_abs_max": jnp.abs(raw).max(),
             "diag/bc_loss_endpoint": jnp.square(u_end - target_end).sum(-1).mean(),

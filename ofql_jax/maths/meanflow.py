@@ -117,3 +117,26 @@ def one_step_action(u_fn: VelocityFn, noise: jax.Array, bound: float = 1.0) -> j
     """
     ones = jnp.ones(noise.shape[:-1], noise.dtype)
     return jnp.clip(noise - u_fn(noise, 0.0 * ones, ones), -bound, bound)
+
+
+def few_step_action(
+    u_fn: VelocityFn, noise: jax.Array, steps: int, bound: float = 1.0
+) -> jax.Array:
+    """``steps`` mean-flow jumps over equal intervals of [0, 1]: ``z_r = z_t - (t - r) u(z_t, r,
+    t)`` from ``z_1 = e``, clipped to ``[-bound, bound]``; ``steps = 1`` is ``one_step_action``.
+
+    A diagnostic, not a policy: OFQL's Q term acts on the one-step map only, so the few-step
+    samplers of the same network show whether it moved the whole field or only its corner
+    (r, t) = (0, 1).
+
+    Example:
+        >>> e = jnp.ones((1, 2))
+        >>> few_step_action(lambda z, r, t: z, e, 2).tolist()  # (1 - 1/2)^2 e
+        [[0.25, 0.25]]
+    """
+    ones = jnp.ones(noise.shape[:-1], noise.dtype)
+    z = noise
+    for k in range(steps, 0, -1):  # t = k / steps down to r = (k - 1) / steps
+        t, r = k / steps, (k - 1) / steps
+        z = z - (t - r) * u_fn(z, r * ones, t * ones)
+    return jnp.clip(z, -bound, bound)

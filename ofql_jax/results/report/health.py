@@ -45,6 +45,7 @@ _PANELS = (
     _Panel(Q_POLICY_MEAN, "Q(s, π): critics' value of the policy's actions", False, _Q_BOUNDS),
     _Panel("diag/saturation", "saturation: |a| > 0.99", False, _DATA_SATURATION),
     _Panel("diag/one_step_mse_to_data", "policy action to data action, squared distance"),
+    _Panel("diag/two_step_mse_to_data", "the same field in two jumps to data (OFQL)"),
     _Panel("diag/bc_loss_endpoint", "L_FBC at the one-step map (r, t) = (0, 1)"),
     _Panel("diag/grad_ratio", "grad ratio: weighted Q term / BC term"),
 )
@@ -56,6 +57,7 @@ _COLUMNS = (
     ("diag/saturation", "saturation"),
     ("diag/data_saturation", "data's saturation"),
     ("diag/one_step_mse_to_data", "distance to data"),
+    ("diag/two_step_mse_to_data", "two jumps' distance"),
     ("diag/bc_loss_endpoint", "L_FBC at (0, 1)"),
     ("diag/grad_ratio", "grad ratio"),
 )
