@@ -12,7 +12,9 @@ same agent (e.g. ``agent.eta``) run as ONE vmapped sweep program. Programs of on
 and schedule whose tasks' datasets share observation and action sizes train together as one
 multi-dataset program (``ofql_jax.training.multi_dataset``; ``--suite.multi_dataset=false``:
 one at a time), each keeping its own workdir; ``status.json`` names the group per cell
-(``trained_with``). When a program finishes, each of its cells gets
+(``trained_with``). A group that cannot start, or fails while training, trains its programs
+one by one, each resuming from its own newest checkpoint, so only the cell at fault fails
+(``trained_with`` is then cleared). When a program finishes, each of its cells gets
 ``<workdir>/cells/<cell>/results.json`` (for a merged sweep, the cell's own setting, see
 ``ofql_jax.results.schema.select_setting``). Re-running the command skips
 finished programs and resumes a partial one from its newest checkpoint; a failed cell is
@@ -524,6 +526,7 @@ class SuiteRunner:
                 self._set(program, wall_seconds=wall(program))
 
         workdirs = [self.workdir / "programs" / p.name for p in unit]
+        alone = None  # why the programs of this unit train one by one instead
         try:
             if len(unit) == 1:
                 Experiment(self.configs[unit[0].name], workdirs[0]).run(advance)
@@ -533,11 +536,9 @@ class SuiteRunner:
                     joint = MultiDatasetProgram(configs, workdirs)
                 except Exception as err:  # noqa: BLE001 - e.g. one task's data is missing
                     why = _failure_message(err, workdirs[0])
-                    tqdm.write(f"{names} cannot train as one program ({why}); each trains alone.")
-                    for program in unit:  # so that only the cell at fault fails
-                        self._run_unit([program], position)
-                    return
-                joint.run(advance)
+                    alone = f"{names} cannot train as one program ({why}); each trains alone."
+                else:
+                    joint.run(advance)
         except StoppedError as err:
             for program in unit:
                 self._set(program, state="pending", wall_seconds=wall(program))
@@ -545,12 +546,30 @@ class SuiteRunner:
                 f"{err} The suite stopped at {names}: re-run the same suite command to resume it."
             ) from err
         except Exception as err:  # noqa: BLE001 - a failed cell must not stop the grid
+            if len(unit) > 1:  # the joint program failed while training, e.g. one task diverged
+                why = _failure_message(err, workdirs[0])
+                alone = (f"{names} failed as one program ({why}); each run resumes alone from "
+                         "its last checkpoint.")  # fmt: skip
+            else:
+                message = _failure_message(err, workdirs[0])  # the traceback beside the run
+                self._set(unit[0], state="failed", error=message, finished=_now(),
+                          wall_seconds=wall(unit[0]))  # fmt: skip
+                self.failed.append((unit[0].name, message))
+                tqdm.write(f"Cell {names} failed: {message}")
+                return
+        if alone is not None:
+            # Outside the except clauses, so that the joint program's device arrays are
+            # released and a stop of an alone run stops the suite instead of failing the unit.
+            joint = None
+            tqdm.write(alone)
             for program, workdir in zip(unit, workdirs, strict=True):
-                message = _failure_message(err, workdir)  # the traceback beside each run
-                self._set(program, state="failed", error=message, finished=_now(),
-                          wall_seconds=wall(program))  # fmt: skip
-                self.failed.append((program.name, message))
-            tqdm.write(f"Cell {names} failed: {message}")
+                # Each keeps the joint attempt's time and first start, and the progress bar
+                # counts what it resumes from (its newest checkpoint).
+                self._set(program, state="pending", wall_seconds=wall(program))
+                self.done[program.name] = _latest_step(workdir)
+            self.bar.update(sum(self.done.values()) - self.bar.n)
+            for program in unit:  # so that only the cell at fault fails
+                self._run_unit([program], position)
             return
         for program in unit:
             self.done[program.name] = self.configs[program.name].num_steps

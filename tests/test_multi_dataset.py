@@ -201,6 +201,63 @@ def test_a_program_that_cannot_start_together_runs_its_cells_alone(two_datasets,
         assert status[name]["state"] == "done" and status[name].get("trained_with") is None
 
 
+def test_a_program_that_fails_while_training_resumes_its_runs_alone(
+    two_datasets, tmp_path, monkeypatch, capsys
+):
+    """One task's seed diverges (halt_on_divergence) in the second chunk of the joint
+    program: each run resumes alone from its step-50 checkpoint, so only that cell fails."""
+    from test_suite import SMOKE, _tiny
+
+    from ofql_jax.suite import SuiteRunner, cell, new_suite
+
+    check_finite = Experiment.check_finite
+
+    def diverge_other(self, finite, step):  # OTHER's seed turns non-finite after step 50
+        if self.config.dataset_id == OTHER and step > 50:
+            finite = np.zeros_like(finite)
+        check_finite(self, finite, step)
+
+    monkeypatch.setattr(Experiment, "check_finite", diverge_other)
+    suite = _tiny(new_suite("t", "one of two hopper datasets diverges"))
+    suite.seeds, suite.report = 1, False
+    tiny = {"agent.hidden_dims": (8,), "halt_on_divergence": True}
+    suite.cells = (
+        cell("bc", "hopper-medium", overrides=tiny),
+        cell("bc", "hopper-medium-expert", overrides={**tiny, "dataset_id": OTHER}),
+    )  # fmt: skip
+    runner = SuiteRunner(suite, SMOKE, tmp_path)
+    assert runner.run() == 1  # a cell failed, the other finished
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "bc-hopper-medium + bc-hopper-medium-expert failed as one program" in text
+    assert "each run resumes alone from its last checkpoint" in text
+    assert "(step 50)" in text  # the good run resumed from the joint program's checkpoint
+    assert [name for name, _ in runner.failed] == ["bc-hopper-medium-expert"]  # counted once
+    status = json.loads((tmp_path / "status.json").read_text())["cells"]
+    good, bad = status["bc-hopper-medium"], status["bc-hopper-medium-expert"]
+    assert good["state"] == "done" and good["error"] is None
+    assert good["trained_with"] is None  # it finished alone
+    assert good["wall_seconds"] > 0
+    results = json.loads((tmp_path / "cells" / "bc-hopper-medium" / "results.json").read_text())
+    assert results["task"] == "hopper-medium" and results["steps"] == 100
+    assert "program" not in results  # trained alone to the end
+    assert [e["step"] for e in results["evaluations"]] == [100]
+    assert all(s is not None for s in results["evaluations"][-1]["scores"])
+    assert bad["state"] == "failed" and bad["trained_with"] is None
+    assert "diverged" in bad["error"] and "halt_on_divergence is set" in bad["error"]
+    assert "the last checkpoint (step 50) is intact" in bad["error"]
+    assert not (tmp_path / "cells" / "bc-hopper-medium-expert" / "results.json").exists()
+    # Resumed alone at step 50, the good run ends where a run alone from the start does.
+    from ofql_jax.training.loading import load_run
+
+    resumed = jax.device_get(load_run(tmp_path / "programs" / "bc-hopper-medium").states)
+    single = Experiment(runner.configs["bc-hopper-medium"], tmp_path / "alone")
+    single.run()
+    single = jax.device_get(single.states)
+    np.testing.assert_array_equal(resumed.rng, single.rng)
+    assert max_abs_diff(resumed.policy_params, single.policy_params) < 1e-5
+
+
 def test_runs_of_one_dataset_share_its_device_copy(two_datasets, tmp_path):
     a, b = configs(eval_episodes=0)
     same = small_config(num_seeds=1, seed=9, num_steps=20, eval_episodes=0, checkpoint_every=10)
