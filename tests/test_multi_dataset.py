@@ -201,6 +201,36 @@ def test_a_program_that_cannot_start_together_runs_its_cells_alone(two_datasets,
         assert status[name]["state"] == "done" and status[name].get("trained_with") is None
 
 
+def test_a_stop_while_cells_train_alone_stops_the_suite(two_datasets, tmp_path, monkeypatch):
+    """SIGTERM (or Ctrl-C) during the alone fallback stops the suite with the cells pending;
+    before, the group's outer handler marked every cell failed and the suite went on."""
+    from test_suite import SMOKE, _tiny
+
+    from ofql_jax.core.errors import StoppedError
+    from ofql_jax.suite import SuiteRunner, cell, new_suite
+
+    original = Experiment.stop_if_requested
+
+    def stop(self, step):
+        if self.progress.step >= 50 and self.config.task == "hopper-medium":
+            raise StoppedError("Stopped by the test.")
+        original(self, step)
+
+    monkeypatch.setattr(Experiment, "stop_if_requested", stop)
+    suite = _tiny(new_suite("t", "a stop during the fallback"))
+    suite.seeds, suite.report = 1, False
+    tiny = {"agent.hidden_dims": (8,), "download": False}
+    suite.cells = (
+        cell("bc", "hopper-medium", overrides=tiny),
+        cell("bc", "hopper-medium-replay", overrides={**tiny, "dataset_id": "test/hopper/no-v0"}),
+    )  # fmt: skip
+    runner = SuiteRunner(suite, SMOKE, tmp_path)
+    with pytest.raises(OFQLError, match="suite stopped"):
+        runner.run()
+    status = json.loads((tmp_path / "status.json").read_text())["cells"]
+    assert status["bc-hopper-medium"]["state"] == "pending" and not runner.failed
+
+
 def test_a_program_that_fails_while_training_resumes_its_runs_alone(
     two_datasets, tmp_path, monkeypatch, capsys
 ):
