@@ -152,6 +152,28 @@ def test_resume_refuses_a_different_config(hopper_dataset, tmp_path):
         run(small_config(num_steps=40, agent=_with_eta(0.01)), tmp_path / "run")
 
 
+def test_a_resume_with_allow_config_change_trains_with_the_new_hparams(
+    hopper_dataset, tmp_path, capsys
+):
+    """The state's swept hyperparameters follow the config on resume: a run continued with
+    --allow_config_change and another eta trains with that eta (before: silently with the
+    checkpoint's, while config.json said the new one)."""
+    import json
+
+    run(small_config(num_steps=20), tmp_path / "run")
+    run(small_config(num_steps=40, agent=_with_eta(0.01)), tmp_path / "run",
+        allow_config_change=True)  # fmt: skip
+    said = capsys.readouterr()
+    assert "Continuing with the config's eta from step 20" in said.out + said.err
+    run(small_config(), tmp_path / "same")  # eta unchanged throughout
+    like = init_states(make_ofql(tiny_agent_config(), 11, 3), [0, 1])
+    _, changed, _ = final_state(tmp_path / "run", like)
+    _, same, _ = final_state(tmp_path / "same", like)
+    np.testing.assert_array_equal(changed.hparams["eta"], np.full(2, 0.01, np.float32))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["agent"]["eta"] == 0.01
+    assert not leaves_equal(changed.policy_params, same.policy_params)
+
+
 def test_matmul_precision_is_applied_and_runs_from_before_the_field_resume(
     hopper_dataset, tmp_path
 ):

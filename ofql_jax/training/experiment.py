@@ -195,7 +195,17 @@ def setup(
     latest = ckpt.latest_step()
     step, metadata = latest or 0, {}
     if latest is not None:
+        configured = states.hparams
         states, metadata = ckpt.restore(step, like=states)
+        # The config's hyperparameters, not the checkpoint's: equal on a plain resume, and
+        # what --allow_config_change asked for (e.g. another eta from this step on).
+        changed = [] if jax.process_count() > 1 else sorted(  # a host sees only its rows
+            k for k in configured
+            if not np.array_equal(np.asarray(configured[k]), np.asarray(states.hparams[k]))
+        )  # fmt: skip
+        states = states.replace(hparams=configured)
+        if changed and is_main:
+            tqdm.write(f"Continuing with the config's {', '.join(changed)} from step {step}.")
         if mesh is None:
             # Orbax returns committed arrays, which give the training chunk another jit
             # signature than fresh states and so miss the compilation cache.
