@@ -115,7 +115,9 @@ def main() -> None:
             if key in scores:
                 rows = scores[key]
                 color = colors[(len(runs) + j) % 10]
-                ax.plot(rows[:, 0], rows[:, 1], "o--", color=color, lw=1.0, ms=4, label=label)
+                marker = "os^Dv"[j % 5]
+                ax.plot(rows[:, 0], rows[:, 1], ls="--", marker=marker, color=color, lw=1.0,
+                        ms=5, mfc="none" if j % 2 else color, label=label)  # fmt: skip
         for hkey, value, label in hlines:
             if hkey == key:
                 ax.axhline(value, color="0.3", ls=":", lw=1.2)
@@ -130,9 +132,10 @@ def main() -> None:
         ax.axis("off")
     handles = [plt.Line2D([], [], color=colors[i % 10], lw=1.8) for i in range(len(runs))]
     handles += [
-        plt.Line2D([], [], color=colors[(len(runs) + j) % 10], ls="--", marker="o", ms=4)
+        plt.Line2D([], [], color=colors[(len(runs) + j) % 10], ls="--", marker="os^Dv"[j % 5],
+                   ms=5, mfc="none" if j % 2 else colors[(len(runs) + j) % 10])
         for j in range(len(points))
-    ]
+    ]  # fmt: skip
     labels = [label for _, label, _ in runs] + [label for label, _ in points]
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6))
     if args.title:
