@@ -139,20 +139,36 @@ def test_runs_that_cannot_share_a_program_are_refused(two_datasets, tmp_path):
     assert not (tmp_path / "a").exists()  # refused before anything was written
 
 
+def bc_suite(description: str, *cells: tuple[str, dict], report: bool = False, **common):
+    """A one-seed suite of tiny BC cells, one per ``(task, overrides)``, each on ``common``."""
+    from test_suite import _tiny
+
+    from ofql_jax.suite import cell, new_suite
+
+    suite = _tiny(new_suite("t", description))
+    suite.seeds, suite.report = 1, report
+    tiny = {"agent.hidden_dims": (8,), **common}
+    suite.cells = tuple(cell("bc", task, overrides={**tiny, **extra}) for task, extra in cells)
+    return suite
+
+
+def cell_status(workdir: Path) -> dict:
+    return json.loads((workdir / "status.json").read_text())["cells"]
+
+
 def test_the_suite_trains_cells_of_one_shape_as_one_program(two_datasets, tmp_path, capsys):
-    from test_suite import SMOKE, _tiny
+    from test_suite import SMOKE
 
-    from ofql_jax.suite import SuiteRunner, cell, group_programs, new_suite
+    from ofql_jax.suite import SuiteRunner, group_programs
 
-    suite = _tiny(new_suite("t", "BC on two hopper datasets and one walker2d task"))
-    suite.seeds, suite.report = 1, True
-    tiny = {"agent.hidden_dims": (8,)}
-    suite.cells = (
-        cell("bc", "hopper-medium", overrides=tiny),
-        cell("bc", "hopper-medium-expert", overrides={**tiny, "dataset_id": OTHER}),
-        cell("bc", "walker2d-medium", overrides=tiny),  # another shape: never grouped
-        cell("bc", "hopper-medium-replay", overrides={**tiny, "batch_size": 16}),  # another batch
-    )  # fmt: skip
+    suite = bc_suite(
+        "BC on two hopper datasets and one walker2d task",
+        ("hopper-medium", {}),
+        ("hopper-medium-expert", {"dataset_id": OTHER}),
+        ("walker2d-medium", {}),  # another shape: never grouped
+        ("hopper-medium-replay", {"batch_size": 16}),  # another batch
+        report=True,
+    )
     runner = SuiteRunner(suite, SMOKE, tmp_path)
     units = group_programs(runner.programs, runner.configs)
     assert [[p.name for p in unit] for unit in units] == [
@@ -162,7 +178,7 @@ def test_the_suite_trains_cells_of_one_shape_as_one_program(two_datasets, tmp_pa
     assert SuiteRunner(suite, SMOKE, tmp_path).run() == 0
     out = capsys.readouterr()
     assert "[1/1] bc-hopper-medium + bc-hopper-medium-expert" in out.out + out.err
-    status = json.loads((tmp_path / "status.json").read_text())["cells"]
+    status = cell_status(tmp_path)
     for name, task, size in (("bc-hopper-medium", "hopper-medium", 400),
                              ("bc-hopper-medium-expert", "hopper-medium-expert", 600)):  # fmt: skip
         assert status[name]["state"] == "done"
@@ -176,25 +192,24 @@ def test_the_suite_trains_cells_of_one_shape_as_one_program(two_datasets, tmp_pa
     assert SuiteRunner(suite, SMOKE, tmp_path / "apart").run() == 0
     out = capsys.readouterr()
     assert "[1/2] bc-hopper-medium:" in out.out + out.err
-    apart = json.loads((tmp_path / "apart" / "status.json").read_text())["cells"]
+    apart = cell_status(tmp_path / "apart")
     assert apart["bc-hopper-medium"].get("trained_with") is None
 
 
 def test_a_program_that_cannot_start_together_runs_its_cells_alone(two_datasets, tmp_path):
-    from test_suite import SMOKE, _tiny
+    from test_suite import SMOKE
 
-    from ofql_jax.suite import SuiteRunner, cell, new_suite
+    from ofql_jax.suite import SuiteRunner
 
-    suite = _tiny(new_suite("t", "one of three hopper datasets is missing"))
-    suite.seeds, suite.report = 1, False
-    tiny = {"agent.hidden_dims": (8,), "download": False}
-    suite.cells = (
-        cell("bc", "hopper-medium", overrides=tiny),
-        cell("bc", "hopper-medium-replay", overrides={**tiny, "dataset_id": "test/hopper/no-v0"}),
-        cell("bc", "hopper-medium-expert", overrides={**tiny, "dataset_id": OTHER}),
-    )  # fmt: skip
+    suite = bc_suite(
+        "one of three hopper datasets is missing",
+        ("hopper-medium", {}),
+        ("hopper-medium-replay", {"dataset_id": "test/hopper/no-v0"}),
+        ("hopper-medium-expert", {"dataset_id": OTHER}),
+        download=False,
+    )
     assert SuiteRunner(suite, SMOKE, tmp_path).run() == 1  # a cell failed, the others ran
-    status = json.loads((tmp_path / "status.json").read_text())["cells"]
+    status = cell_status(tmp_path)
     assert status["bc-hopper-medium-replay"]["state"] == "failed"
     assert "test/hopper/no-v0" in status["bc-hopper-medium-replay"]["error"]
     for name in ("bc-hopper-medium", "bc-hopper-medium-expert"):
@@ -204,10 +219,10 @@ def test_a_program_that_cannot_start_together_runs_its_cells_alone(two_datasets,
 def test_a_stop_while_cells_train_alone_stops_the_suite(two_datasets, tmp_path, monkeypatch):
     """SIGTERM (or Ctrl-C) during the alone fallback stops the suite with the cells pending;
     before, the group's outer handler marked every cell failed and the suite went on."""
-    from test_suite import SMOKE, _tiny
+    from test_suite import SMOKE
 
     from ofql_jax.core.errors import StoppedError
-    from ofql_jax.suite import SuiteRunner, cell, new_suite
+    from ofql_jax.suite import SuiteRunner
 
     original = Experiment.stop_if_requested
 
@@ -217,17 +232,16 @@ def test_a_stop_while_cells_train_alone_stops_the_suite(two_datasets, tmp_path, 
         original(self, step)
 
     monkeypatch.setattr(Experiment, "stop_if_requested", stop)
-    suite = _tiny(new_suite("t", "a stop during the fallback"))
-    suite.seeds, suite.report = 1, False
-    tiny = {"agent.hidden_dims": (8,), "download": False}
-    suite.cells = (
-        cell("bc", "hopper-medium", overrides=tiny),
-        cell("bc", "hopper-medium-replay", overrides={**tiny, "dataset_id": "test/hopper/no-v0"}),
-    )  # fmt: skip
+    suite = bc_suite(
+        "a stop during the fallback",
+        ("hopper-medium", {}),
+        ("hopper-medium-replay", {"dataset_id": "test/hopper/no-v0"}),
+        download=False,
+    )
     runner = SuiteRunner(suite, SMOKE, tmp_path)
     with pytest.raises(OFQLError, match="suite stopped"):
         runner.run()
-    status = json.loads((tmp_path / "status.json").read_text())["cells"]
+    status = cell_status(tmp_path)
     assert status["bc-hopper-medium"]["state"] == "pending" and not runner.failed
 
 
@@ -236,9 +250,9 @@ def test_a_program_that_fails_while_training_resumes_its_runs_alone(
 ):
     """One task's seed diverges (halt_on_divergence) in the second chunk of the joint
     program: each run resumes alone from its step-50 checkpoint, so only that cell fails."""
-    from test_suite import SMOKE, _tiny
+    from test_suite import SMOKE
 
-    from ofql_jax.suite import SuiteRunner, cell, new_suite
+    from ofql_jax.suite import SuiteRunner
 
     check_finite = Experiment.check_finite
 
@@ -248,13 +262,12 @@ def test_a_program_that_fails_while_training_resumes_its_runs_alone(
         check_finite(self, finite, step)
 
     monkeypatch.setattr(Experiment, "check_finite", diverge_other)
-    suite = _tiny(new_suite("t", "one of two hopper datasets diverges"))
-    suite.seeds, suite.report = 1, False
-    tiny = {"agent.hidden_dims": (8,), "halt_on_divergence": True}
-    suite.cells = (
-        cell("bc", "hopper-medium", overrides=tiny),
-        cell("bc", "hopper-medium-expert", overrides={**tiny, "dataset_id": OTHER}),
-    )  # fmt: skip
+    suite = bc_suite(
+        "one of two hopper datasets diverges",
+        ("hopper-medium", {}),
+        ("hopper-medium-expert", {"dataset_id": OTHER}),
+        halt_on_divergence=True,
+    )
     runner = SuiteRunner(suite, SMOKE, tmp_path)
     assert runner.run() == 1  # a cell failed, the other finished
     out = capsys.readouterr()
@@ -263,7 +276,7 @@ def test_a_program_that_fails_while_training_resumes_its_runs_alone(
     assert "each run resumes alone from its last checkpoint" in text
     assert "(step 50)" in text  # the good run resumed from the joint program's checkpoint
     assert [name for name, _ in runner.failed] == ["bc-hopper-medium-expert"]  # counted once
-    status = json.loads((tmp_path / "status.json").read_text())["cells"]
+    status = cell_status(tmp_path)
     good, bad = status["bc-hopper-medium"], status["bc-hopper-medium-expert"]
     assert good["state"] == "done" and good["error"] is None
     assert good["trained_with"] is None  # it finished alone
