@@ -30,27 +30,25 @@ import numpy as np
 
 from ofql_jax.agents import ofql
 from ofql_jax.maths import critic as critic_lib
-from ofql_jax.maths import meanflow
+from ofql_jax.maths import flow_matching, meanflow
 from ofql_jax.training.experiment import load_run_data
 from ofql_jax.training.loading import load_run
 
 
 def samplers(policy, params, obs: jax.Array, noise: jax.Array, ks: list[int], euler: int):
     """``{name: actions}`` of one member: K-step mean flow for each K, and the flow ODE."""
-    n = noise.shape[0]
 
     def u(z, r, t):
-        return policy.apply(params, z, jnp.full((n,), r), jnp.full((n,), t), obs)
+        return policy.apply(params, z, r, t, obs)
 
-    out = {}
-    for k in ks:
-        flow = lambda z, r, t: policy.apply(params, z, r, t, obs)  # noqa: E731
-        out[f"mean flow, {k} step{'s' if k > 1 else ''}"] = meanflow.few_step_action(flow, noise, k)
-    if euler:
-        z, times = noise, np.linspace(1.0, 0.0, euler + 1)
-        for t, r in zip(times[:-1], times[1:], strict=True):
-            z = z - (t - r) * u(z, t, t)  # the instantaneous velocity (r = t)
-        out[f"flow ODE, {euler} Euler steps"] = jnp.clip(z, -1.0, 1.0)
+    out = {
+        f"mean flow, {k} step{'s' if k > 1 else ''}": meanflow.few_step_action(u, noise, k)
+        for k in ks
+    }
+    if euler:  # the instantaneous velocity u(z, t, t), integrated from t = 1 to 0
+        out[f"flow ODE, {euler} Euler steps"] = flow_matching.euler_sample(
+            lambda z, t: u(z, t, t), noise, euler, clip=(-1.0, 1.0)
+        )
     return out
 
 
