@@ -54,7 +54,7 @@ def default_config() -> ml_collections.ConfigDict:
     # Optimisation.
     c.actor_lr = 3e-4  # Adam lr of the policy (DQL main.py; per task via dql_task_defaults)
     c.critic_lr = 3e-4  # Adam lr of the critics (DQL ql_diffusion.py: always 3e-4)
-    c.lr_decay = False  # cosine decay of both lrs over num_steps (DQL --lr_decay, off)
+    c.lr_decay = False  # cosine decay of both lrs over num_steps (DQL: off, its README: on)
     c.grad_norm = 9.0  # global-norm clip of actor and critic grads; <= 0 off (DQL gn, per task)
     c.discount = 0.99  # gamma (DQL main.py)
     c.tau = 0.005  # Polyak rate of the target critics, every step (DQL main.py)

@@ -37,7 +37,7 @@ def default_config() -> ml_collections.ConfigDict:
     # Optimisation.
     c.actor_lr = 3e-4  # Adam learning rate of the policy (per task)
     c.critic_lr = 3e-4  # Adam learning rate of the critics (always 3e-4 in DQL)
-    c.lr_decay = False  # cosine decay of both lrs to 0 over num_steps (DQL option; unknown)
+    c.lr_decay = False  # cosine decay of both lrs to 0 over num_steps (DQL's README: on; unknown)
     c.grad_norm = 9.0  # global-norm clip on actor and critic gradients; <= 0 disables
     c.discount = 0.99  # gamma
     c.tau = 0.005  # Polyak rate of the target critics, every step
