@@ -22,6 +22,10 @@ time per 1M steps), all in one process:
 * ``matmul_evidence``: what the compiled program's optimized HLO (``compiled.as_text()``)
   says about its matmuls: dots and cuBLAS/cuDNN calls, their ``operand_precision``, algorithm
   and operand types, and ``precision_applied``, whether that is the program's setting;
+* ``kernels_per_update`` and ``us_per_kernel``: the launches of one update, counted in the
+  same HLO (``benchmarks/launch_count.py``: fusions, library calls and copies, loop bodies
+  times their trips), and the time per update divided by them: a few microseconds, flat
+  over seed counts, means launches bound the program, not arithmetic;
 * ``policy_max_rel_diff_vs_highest``: one forward pass of the agent's policy (256 states,
   N = 1) compiled in the program's setting against the same pass at ``highest``, as
   ``max|a - a_highest| / max|a_highest|`` (TF32 and bf16 inputs differ at about 1e-3, a
@@ -71,12 +75,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput  # noqa: E402  (this folder's benchmark: variants, data, timers)
+from launch_count import launch_evidence  # noqa: E402  (kernels per call, from the HLO)
 
 from ofql_jax.results import schema as results  # noqa: E402
 from ofql_jax.training.runtime import matmul_precision, set_matmul_precision  # noqa: E402
 from ofql_jax.training.trainer import MultiSeedTrainer, init_states  # noqa: E402
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The MuJoCo medium and medium-expert replicas by shape: (obs, act), transitions per dataset
 # (medium: 1M; medium-expert: medium + expert, 2M), as the multi-dataset programs group them.
 MULTI_PROGRAMS = {
@@ -287,12 +292,13 @@ def build_programs(keys, updates_for, data, deadline, skipped, workers: int):
         context = jax.default_matmul_precision(setting) if explicit else contextlib.nullcontext()
         with context:  # thread-local, as the trace
             compiled = trainer.compile(states, data, updates_for(num_seeds))
-        evidence = matmul_evidence(compiled.as_text())
+        hlo = compiled.as_text()
+        evidence = matmul_evidence(hlo)
         evidence["precision_applied"] = precision_applied(
             evidence, expected_precision(setting), setting == "bfloat16"
         )
         return key, dict(trainer=trainer, states=states, compiled=compiled, workers=workers,
-                         evidence=evidence)  # fmt: skip
+                         evidence=evidence, launches=launch_evidence(hlo))  # fmt: skip
 
     programs: dict[tuple[str, int, str], dict] = {}
     start = time.perf_counter()
@@ -332,7 +338,25 @@ def bench_program(program: dict, data, updates: int, repeats: int) -> dict:
         "memory_analysis": _memory(program["compiled"]),
         "peak_bytes_in_use": _peak_bytes(),
         "matmul_evidence": program["evidence"],
+        **launch_rates(program["launches"], updates, rate),
     }
+
+
+def launch_rates(launches: dict, updates: int, program_updates_per_s: float) -> dict:
+    """``launch_evidence`` of a program of ``updates`` updates per call, with the kernels of
+    one update (the body of the loop of ``updates`` trips: the scan) and the time it leaves
+    per launch: ``us_per_kernel`` near a GPU's launch cost (a few microseconds) and
+    flat over seed counts means the program is bound by launches, not arithmetic.
+
+    Example:
+        >>> launch_rates({"kernels_per_call": 4010, "loops": [[10, 400]]}, 10, 500.0)
+        ... # doctest: +ELLIPSIS
+        {'launch_evidence': {...}, 'kernels_per_update': 400, 'us_per_kernel': 5.0}
+    """
+    scan = [kernels for trips, kernels in launches.get("loops", []) if trips == updates]
+    per_update = scan[0] if scan else launches["kernels_per_call"] / updates
+    us = 1e6 / program_updates_per_s / per_update if per_update and program_updates_per_s else None
+    return {"launch_evidence": launches, "kernels_per_update": per_update, "us_per_kernel": us}
 
 
 def bench_agent(label, agents, programs, args, data, deadline, skipped) -> dict:
@@ -360,7 +384,13 @@ def bench_agent(label, agents, programs, args, data, deadline, skipped) -> dict:
             + (f"; temp {mem / 2**20:.0f} MiB" if mem is not None else "")
             + f"; matmuls {evidence['dot_precision'] or evidence['gemm_precision']}"
             f" applied={evidence['precision_applied']}"
-            f", policy rel diff vs highest {differences[setting]:.1e}",
+            f", policy rel diff vs highest {differences[setting]:.1e}"
+            + (
+                f"; {entry['kernels_per_update']:.0f} kernels/update, "
+                f"{entry['us_per_kernel']:.1f} us each"
+                if entry["us_per_kernel"]
+                else ""
+            ),
             flush=True,
         )
     if time.perf_counter() > deadline:
