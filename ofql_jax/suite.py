@@ -604,7 +604,8 @@ USAGE = """usage: python -m ofql_jax.suite --suite=FILE [--workdir=DIR] [--repor
                               [--suite.FIELD=VALUE ...]
 
   --suite        a suite file, e.g. experiments/suites/cpu.py (smoke, cpu, paper,
-                 one_step_ablation, flow_ratio, eta_grid, learning ship with it)
+                 one_step_ablation, flow_ratio, eta_grid, learning, precision ship
+                 with it)
   --workdir      output directory (default runs/<suite name>); re-running resumes
   --report_only  only (re)write <workdir>/report.md from what has finished
   --debug        show tracebacks

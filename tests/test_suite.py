@@ -217,9 +217,14 @@ def test_smoke_suite_killed_midway_resumes_and_writes_every_report_section(
     assert (workdir / "figures" / "curves_hopper-medium.png").stat().st_size > 1000
 
 
+DEVICE_SCRIPT_FIELDS = {"eval_workers", "replica_steps", "compilation_cache_dir", "steps_per_call"}
+
+
 @pytest.mark.parametrize(
-    "name", ["smoke", "cpu", "paper", "one_step_ablation", "flow_ratio", "eta_grid"]
-)
+    "name",
+    ["smoke", "cpu", "paper", "one_step_ablation", "flow_ratio", "eta_grid", "learning",
+     "precision"],
+)  # fmt: skip
 def test_shipped_suites_plan_valid_programs(name):
     path = REPO / "experiments" / "suites" / f"{name}.py"
     runner = SuiteRunner(load_suite_file(path), path, "unused")
@@ -239,6 +244,16 @@ def test_shipped_suites_plan_valid_programs(name):
         sweeps = [p for p in runner.programs if p.sweep]
         assert len(sweeps) == 3 and len(runner.programs) == 6
         assert all(p.sweep == {"eta": "0.001,0.01,0.1,0.3,0.5"} for p in sweeps)
+    if name in ("learning", "precision"):  # run by experiments/device/suite.sh, which sets these
+        assert set(runner.suite.defaults) >= DEVICE_SCRIPT_FIELDS, name
+    if name == "precision":  # three settings that must not share a program
+        assert len(runner.programs) == 3 and not any(p.sweep for p in runner.programs)
+        configs = [runner.configs[p.name] for p in runner.programs]
+        assert sorted((c.matmul_precision, c.agent.matmul_dtype) for c in configs) == [
+            ("default", "float32"),
+            ("highest", "bfloat16"),
+            ("highest", "float32"),
+        ]
 
 
 @pytest.mark.parametrize(
