@@ -65,6 +65,7 @@ COMMON = {
     "matmul_precision": "highest",
     "checkpoint_every": 100,
     "checkpoints_to_keep": 3,
+    "checkpoint_keep_period": 0,
     "halt_on_divergence": False,
     "progress": False,
     "wandb_project": "",

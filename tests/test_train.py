@@ -120,6 +120,17 @@ def final_state(workdir: Path, like):
     return ckpt.latest_step(), state, meta
 
 
+def test_checkpoint_keep_period_keeps_its_multiples_beside_the_newest(hopper_dataset, tmp_path):
+    from ofql_jax.core.checkpointing import saved_steps
+
+    kept = small_config(num_steps=50, checkpoint_every=10, eval_every=50, checkpoints_to_keep=1)
+    run(kept, tmp_path / "plain")
+    assert saved_steps(tmp_path / "plain" / "checkpoints") == [50]
+    kept.checkpoint_keep_period = 20
+    run(kept, tmp_path / "kept")
+    assert saved_steps(tmp_path / "kept" / "checkpoints") == [20, 40, 50]
+
+
 def test_resumed_run_equals_uninterrupted_run(hopper_dataset, tmp_path):
     full = run(small_config(), tmp_path / "full")
     run(small_config(num_steps=20), tmp_path / "resumed")

@@ -42,11 +42,14 @@ class Checkpointer:
         >>> states, meta = ckpt.restore(ckpt.latest_step(), like=states)
     """
 
-    def __init__(self, directory: str | Path, max_to_keep: int = 3):
+    def __init__(self, directory: str | Path, max_to_keep: int = 3, keep_period: int = 0):
+        """Keep the newest ``max_to_keep`` checkpoints, and every one whose step is a multiple
+        of ``keep_period`` (0: none)."""
         self.directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False
-        )
+            max_to_keep=max_to_keep, keep_period=keep_period or None, create=True,
+            enable_async_checkpointing=False,
+        )  # fmt: skip
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:

@@ -187,6 +187,10 @@ RUN_FIELDS: tuple[Field, ...] = (
               check=OFF_AT_ZERO),
         Field("checkpoints_to_keep", 3, "older checkpoints are deleted",
               check=(lambda v: v >= 1, ">= 1"), resumable=True),
+        Field("checkpoint_keep_period", 0, "also keep, beside the newest checkpoints_to_keep, "
+              "every checkpoint whose step is a multiple of this (0: none; e.g. 100000 keeps "
+              "one per 100k to continue or study later)", check=(lambda v: v >= 0, ">= 0"),
+              resumable=True, before=0),
         Field("halt_on_divergence", False, "stop the run when a seed turns non-finite or its Q "
               "leaves the bounds the dataset's rewards allow (otherwise it is flagged and the "
               "rest go on)"),

@@ -181,7 +181,9 @@ def setup(
     config_path = workdir / "config.json"
     if config_path.exists() and not allow_config_change:
         compare_configs(json.loads(config_path.read_text()), config.to_dict(), workdir)
-    ckpt = Checkpointer(workdir / "checkpoints", config.checkpoints_to_keep)
+    ckpt = Checkpointer(
+        workdir / "checkpoints", config.checkpoints_to_keep, config.checkpoint_keep_period
+    )
     run_data = load_run_data(config, workdir if is_main else None)
     agent = build_agent(config, run_data.info)
     settings, members = build_members(config)
