@@ -62,6 +62,7 @@ def get_config(arg: str | None = None):
     d.eval_every = 100_000  # ten points per curve
     d.eval_episodes = 30  # per seed and evaluation (paper: 150 at the end)
     d.checkpoint_every = 20_000  # a killed suite loses at most one interval
+    d.checkpoint_keep_period = 100_000  # one checkpoint per evaluation stays (forks, drift)
     d.replica_steps = 1_000_000  # transitions per replica level (D4RL's size)
     d.steps_per_call = 1_000  # updates per jitted call (the CLI's default)
     d.compilation_cache_dir = "auto"  # the CLI's default cache (ofql_jax.core.paths)
