@@ -9,7 +9,11 @@ with the paper's protocol (N = 50, EMA actor, noise 0.5, softmax(w Q)) and N = 1
 30 episodes per seed:
 
 - ``main``: OFQL at the default (the paper's (t, r) sampler with 1% of the BC pairs at the
-  one-step map, BC summed over action dims as Eq. 14 writes it, the task's eta), the
+  one-step map, BC summed over action dims as Eq. 14 writes it, the task's eta), OFQL at
+  eta 0 ("OFQL (eta 0)": its actor is flow BC while its critics learn that actor's value, so
+  its N = 50 score is what the critics' choice among candidates adds without any Q term in
+  the actor; on the CPU a 20k-step eta-0 fork of a hopper medium-expert run kept N = 50 at
+  101 while N = 1 fell to flow BC's level), the
   paper's sampler as written (no pair at the one-step map: "OFQL (paper's sampler)"; on the
   CPU its one-step map left the hopper medium-expert replica's data after about 150k steps,
   docs/algorithm.md s. 7), a share of 0.05 and this project's earlier 0.25 (cells
@@ -71,6 +75,8 @@ def get_config(arg: str | None = None):
     for task in tasks:
         cells += grid_cells("ofql", task, "eta", EXTENDED_ETA_GRID)
         cells += [
+            cell("ofql", task, label="OFQL (eta 0)", name=f"ofqleta0-{task}",
+                 overrides={"agent.eta": 0.0}),
             cell("ofql", task, label="OFQL (mean)", name=f"ofqlmean-{task}",
                  overrides=MEAN_OFQL),
             *(cell("ofql", task, label=label, name=f"ofqlshare{v:g}-{task}",
