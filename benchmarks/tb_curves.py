@@ -101,23 +101,26 @@ def main() -> None:
     cols = min(3, len(keys))
     rows = -(-len(keys) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
-    colors = plt.get_cmap("tab10").colors
+    colors = plt.get_cmap("tab20" if len(runs) + len(points) > 10 else "tab10").colors
+
+    def color(k: int):  # the k-th curve's, runs first, then the point sets
+        return colors[k % len(colors)]
+
     for ax, key in zip(axes.flat, keys, strict=False):
         for i, (_, label, seeds) in enumerate(runs):
             curves = [series[key] for series in seeds.values() if key in series]
             for steps, values in curves:
-                ax.plot(steps, values, color=colors[i % 10], lw=0.6, alpha=0.4)
+                ax.plot(steps, values, color=color(i), lw=0.6, alpha=0.4)
             if curves:
                 n = min(len(s) for s, _ in curves)
                 mean = np.mean([v[:n] for _, v in curves], axis=0)
-                ax.plot(curves[0][0][:n], mean, color=colors[i % 10], lw=1.8, label=label)
+                ax.plot(curves[0][0][:n], mean, color=color(i), lw=1.8, label=label)
         for j, (label, scores) in enumerate(points):
             if key in scores:
-                rows = scores[key]
-                color = colors[(len(runs) + j) % 10]
+                pts, c = scores[key], color(len(runs) + j)
                 marker = "os^Dv"[j % 5]
-                ax.plot(rows[:, 0], rows[:, 1], ls="--", marker=marker, color=color, lw=1.0,
-                        ms=5, mfc="none" if j % 2 else color, label=label)  # fmt: skip
+                ax.plot(pts[:, 0], pts[:, 1], ls="--", marker=marker, color=c, lw=1.0,
+                        ms=5, mfc="none" if j % 2 else c, label=label)  # fmt: skip
         for hkey, value, label in hlines:
             if hkey == key:
                 ax.axhline(value, color="0.3", ls=":", lw=1.2)
@@ -130,17 +133,19 @@ def main() -> None:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
-    handles = [plt.Line2D([], [], color=colors[i % 10], lw=1.8) for i in range(len(runs))]
+    handles = [plt.Line2D([], [], color=color(i), lw=1.8) for i in range(len(runs))]
     handles += [
-        plt.Line2D([], [], color=colors[(len(runs) + j) % 10], ls="--", marker="os^Dv"[j % 5],
-                   ms=5, mfc="none" if j % 2 else colors[(len(runs) + j) % 10])
+        plt.Line2D([], [], color=color(len(runs) + j), ls="--", marker="os^Dv"[j % 5],
+                   ms=5, mfc="none" if j % 2 else color(len(runs) + j))
         for j in range(len(points))
     ]  # fmt: skip
     labels = [label for _, label, _ in runs] + [label for label, _ in points]
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6))
+    ncol = min(len(labels), 4)
+    fig.legend(handles, labels, loc="lower center", ncol=ncol)
     if args.title:
         fig.suptitle(args.title)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    legend_rows = -(-len(labels) // ncol)  # room below the panels for every legend row
+    fig.tight_layout(rect=(0, 0.03 + 0.025 * legend_rows * 2 / rows, 1, 1))
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
 
