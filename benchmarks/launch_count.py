@@ -97,14 +97,10 @@ def launch_evidence(hlo: str) -> dict:
                 continue
             opcode = op.group(1)
             if opcode == "while":
-                trip = _TRIP.search(line)
-                if trip is None:
-                    unknown += 1
-                n = int(trip.group(1)) if trip else 1
-                body = count(_callee(line, "body"))
-                cond = count(_callee(line, "condition"))
-                kernels += n * (body[0] + cond[0])
-                syncs += n * (body[1] + cond[1]) + (0 if trip else n)
+                n, known, per_trip, trip_syncs = _loop(line, count)
+                unknown += not known
+                kernels += n * per_trip
+                syncs += n * trip_syncs + (0 if known else n)
             elif opcode == "conditional":
                 branches = _branches(line)
                 worst = max((count(b) for b in branches), default=(0, 0))
@@ -129,6 +125,15 @@ def launch_evidence(hlo: str) -> dict:
         "loops": _entry_loops(comps, entry, count),
         "unknown_trip_counts": unknown,
     }
+
+
+def _loop(line: str, count) -> tuple[int, bool, int, int]:
+    """A ``while`` line's trips (1 when unknown), whether they are known, and the kernels and
+    host syncs of one trip (body and condition)."""
+    trip = _TRIP.search(line)
+    body, cond = count(_callee(line, "body")), count(_callee(line, "condition"))
+    return (int(trip.group(1)) if trip else 1, trip is not None, body[0] + cond[0],
+            body[1] + cond[1])  # fmt: skip
 
 
 def _callee(line: str, field: str) -> str:
@@ -157,9 +162,8 @@ def _entry_loops(comps: dict[str, list[str]], entry: str, count) -> list[list[in
             if not op:
                 continue
             if op.group(1) == "while":
-                trip = _TRIP.search(line)
-                body, cond = count(_callee(line, "body")), count(_callee(line, "condition"))
-                loops.append([int(trip.group(1)) if trip else 1, body[0] + cond[0]])
+                n, _, per_trip, _ = _loop(line, count)
+                loops.append([n, per_trip])
             elif op.group(1) == "call":
                 stack.append(_callee(line, "to_apply"))
     return loops
