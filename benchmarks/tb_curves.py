@@ -1,8 +1,9 @@
 """Curves of TensorBoard scalars from several programs side by side, one panel a scalar.
 
 Each program is a run directory with ``tb/seed_<i>`` folders (a CLI workdir, or a suite's
-``programs/<name>``); every seed is drawn thin and their mean thick, so runs that live in
-different workdirs (e.g. separate CPU processes of one comparison) share one figure.
+``programs/<name>``), or a swept setting's folder of them (``programs/<name>/tb/eta=0.3``);
+every seed is drawn thin and their mean thick, so runs that live in different workdirs (e.g.
+separate CPU processes of one comparison) share one figure.
 
     python benchmarks/tb_curves.py runs/a/programs/ofql-x:OFQL runs/b/programs/flowbc-x:"flow BC" \
         --keys diag/saturation,diag/one_step_mse_to_data --out curves.png
@@ -29,7 +30,9 @@ from ofql_jax.results.writers import read_scalars
 def load(run: Path, keys: list[str]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """``{seed folder: {key: (steps, values)}}`` for the keys each seed has."""
     out = {}
-    for seed_dir in sorted((run / "tb").glob("seed_*")):
+    # A run's tb/seed_<i>, or a sweep member's folder (programs/<p>/tb/eta=0.3) holding them.
+    root = run / "tb" if (run / "tb").is_dir() else run
+    for seed_dir in sorted(root.glob("seed_*")):
         scalars = read_scalars(seed_dir)
         out[seed_dir.name] = {
             k: (np.array([s for s, _ in scalars[k]]), np.array([v for _, v in scalars[k]]))
