@@ -27,6 +27,9 @@
 #   OUT=out SUITE=eta_grid TASKS=walker2d-medium SELECT="ofql-{task},eta_grid" \
 #     SUITE_ARGS="--suite.defaults.eval_every=100000" bash experiments/device/suite.sh
 #   OUT=out LIMIT_S=240 ...                          # a second call on the warm machine
+#   OUT=out TOGETHER=1 REPLICAS=.replicas/hopper-medium-replay.tgz \
+#     TASKS="hopper-medium-expert hopper-medium-replay" SELECT="ofql-{task}" \
+#     bash experiments/device/suite.sh              # a carried replica (carry .replicas)
 #   OUT=out DRY=1 TASKS=hopper-medium-expert bash experiments/device/suite.sh  # tiny, a CPU
 #
 # TOGETHER=1 runs all TASKS in ONE suite once every replica is built, so that the suite
@@ -49,6 +52,14 @@ export PYTHONUNBUFFERED=1 MINARI_DATASETS_PATH="$WORK/minari"
 # shellcheck source=benchmarks/wheels.sh
 source benchmarks/wheels.sh
 install_wheels "${WHEELS:-.whl}" "$WORK/site" || exit 2
+# REPLICAS: packed replicas carried from the development machine, unpacked into Minari's
+# folder before any build, so that their builds are skipped (hopper medium-replay re-runs
+# SAC for 270k steps: 42 min on one core). Pack with benchmarks/pack_replica.sh.
+mkdir -p "$MINARI_DATASETS_PATH"
+for pack in ${REPLICAS:-}; do
+  tar xzf "$pack" -C "$MINARI_DATASETS_PATH" ||
+    { echo "REPLICAS: cannot unpack $pack: carry the file it names, or leave REPLICAS out"; exit 2; }
+done
 
 STEPS=1000000 EXTRA=()
 if [[ -n "${DRY:-}" ]]; then
