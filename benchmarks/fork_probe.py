@@ -13,6 +13,8 @@ with the run's protocol (N candidates and N = 1). The run's own workdir is only 
 The training RNG continues from the checkpoint's, so ``--set`` with the run's own values and
 ``--updates`` up to the next checkpoint reproduces the run's next checkpoint (to float32
 rounding of the chunk sizes); the diagnostics' draws are the run's (seed value, step) ones.
+In a sweep program every member gets the ``--set`` values; the JSON's ``members`` names
+the rows (e.g. ``eta=0.3/seed_0``) that ``scores`` and ``curve`` hold per member.
 """
 
 from __future__ import annotations
@@ -75,12 +77,15 @@ def main() -> None:
     forked = dataclasses.replace(run, states=states, step=step)
     evaluation = forked.evaluate(episodes=args.episodes, progress=True)
     scores = {name: v["scores"] for name, v in evaluation["variants"].items()}
+    labels = [m.label for m in run.members]
     for name, values in scores.items():
-        print(f"step {step} {name}: {np.mean(values):.1f} +- {np.std(values):.1f} {values}")
+        each = dict(zip(labels, np.round(values, 1).tolist(), strict=True))
+        print(f"step {step} {name}: {np.mean(values):.1f} +- {np.std(values):.1f} {each}")
     if args.json:
         out = {
             "workdir": str(args.workdir), "from_step": run.step, "set": changes,
-            "updates": args.updates, "scores": scores, "curve": curve,
+            "updates": args.updates, "members": labels,
+            "scores": scores, "curve": curve,
         }  # fmt: skip
         Path(args.json).write_text(json.dumps(out, indent=1))
         print(f"wrote {args.json}")
