@@ -5,11 +5,15 @@
 # 3.11) are left out as a set, with one line saying so: a partial set would shadow packages.
 # Returns 2 with one sentence if the wheels do not install or a package is still missing.
 install_wheels() {
-  local dir="$1" target="$2"
-  if [[ -d "$dir" ]] && compgen -G "$dir/*.whl" > /dev/null && ! wheels_fit "$dir"; then
-    echo "note: the wheels in $dir are for another Python than $(python3 -V 2>&1); using the installed packages"
-    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-  elif [[ -d "$dir" ]] && compgen -G "$dir/*.whl" > /dev/null; then
+  local dir="$1" target="$2" install=false
+  if [[ -d "$dir" ]] && compgen -G "$dir/*.whl" > /dev/null; then
+    if wheels_fit "$dir"; then
+      install=true
+    else
+      echo "note: the wheels in $dir are for another Python than $(python3 -V 2>&1); using the installed packages"
+    fi
+  fi
+  if $install; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
       --target "$target" "$dir"/*.whl || { echo "error: installing the wheels in $dir failed"; return 2; }
     export PYTHONPATH="$target:$PWD"
