@@ -14,7 +14,11 @@ puts OFQL's N = 1 score beside the others' scores; a run given such pairs draws 
 panels); ``--points FILE:LABEL`` adds a peer's
 evaluations from a JSON ``{"scores": {key: [[step, value], ...]}}`` (e.g. a run outside this
 repo), drawn as markers; ``--hline key=value:label`` draws a reference (the data's mean score,
-the value bound).
+the value bound); ``--json FILE`` writes every run's keys per seed and step (thinned by
+``--every``) with the command that made it, the form of the results pages' JSON files:
+
+    python benchmarks/tb_curves.py W/programs/ofql-x/tb/eta=0.3:eta=0.3 \
+        --keys eval/score,diag/saturation --json out.json --every 5000 --source "code abc1234"
 """
 
 from __future__ import annotations
@@ -66,6 +70,30 @@ def load_points(text: str) -> tuple[str, dict[str, np.ndarray]]:
     return label or data.get("label", Path(path).stem), scores
 
 
+def write_json(path: Path, runs, every: int, source: str) -> None:
+    """``{"source", "command", "members": {label: {seed: {key: {step: value}}}}}``, values
+    rounded to 4 decimals, steps divisible by ``every``."""
+    import json
+    import shlex
+    import sys
+
+    members = {
+        label: {
+            seed: {
+                key: {str(int(s)): round(float(v), 4) for s, v in zip(*series, strict=True)
+                      if int(s) % every == 0}
+                for key, series in keys.items()
+            }
+            for seed, keys in seeds.items()
+        }
+        for _, label, seeds in runs
+    }  # fmt: skip
+    command = "python benchmarks/tb_curves.py " + shlex.join(sys.argv[1:])
+    record = {"source": source, "command": command, "members": members}
+    path.write_text(json.dumps(record, indent=1))
+    print(f"wrote {path}")
+
+
 def _steps(x: float, _pos: int) -> str:
     """Tick label: 250000 -> 250k, 1000000 -> 1M."""
     return f"{x / 1e6:g}M" if abs(x) >= 1e6 else f"{x / 1e3:g}k" if abs(x) >= 1e3 else f"{x:g}"
@@ -80,6 +108,9 @@ def main() -> None:
     parser.add_argument("--title", default="")
     parser.add_argument("--points", action="append", default=[], help="FILE[:LABEL] (JSON)")
     parser.add_argument("--hline", action="append", default=[], help="KEY=VALUE[:LABEL]")
+    parser.add_argument("--json", default=None, help="JSON to write: {label: {seed: {key: ...}}}")
+    parser.add_argument("--every", type=int, default=1, help="--json keeps steps divisible by it")
+    parser.add_argument("--source", default="", help="--json: what produced the runs")
     args = parser.parse_args()
     keys = [k for k in args.keys.split(",") if k]
     runs = [parse_run(text, keys) for text in args.runs]
@@ -94,6 +125,8 @@ def main() -> None:
             for seed, series in seeds.items():
                 last = ", ".join(f"{k} {v[-1]:.4g} @ {s[-1]}" for k, (s, v) in series.items())
                 print(f"{label} {seed}: {last}")
+    if args.json:
+        write_json(Path(args.json), runs, args.every, args.source)
     if not args.out:
         return
     import matplotlib
@@ -117,7 +150,9 @@ def main() -> None:
             if curves:
                 n = min(len(s) for s, _ in curves)
                 mean = np.mean([v[:n] for _, v in curves], axis=0)
-                ax.plot(curves[0][0][:n], mean, color=color(i), lw=1.8, label=label)
+                few = n <= 12  # evaluations: a marker each, so a single point shows too
+                ax.plot(curves[0][0][:n], mean, color=color(i), lw=1.8, label=label,
+                        marker="o" if few else None, ms=4)  # fmt: skip
         for j, (label, scores) in enumerate(points):
             if key in scores:
                 pts, c = scores[key], color(len(runs) + j)

@@ -20,8 +20,10 @@ with the paper's protocol (N = 50, EMA actor, noise 0.5, softmax(w Q)) and N = 1
   ``ofqlshare<value>-<task>``), OFQL with BC averaged over dims ("OFQL (mean)": under Adam,
   eta x d), DQL(5), flow BC (the same flow policy and sampler, eta = 0, N = 1) and BC;
 - ``eta_grid``: OFQL's eta on the paper's grid {0.001, 0.01, 0.1, 0.3, 0.5} extended by the
-  factor d that separates the two BC reductions (1.0, 3.0), as one vmapped sweep with the
-  main OFQL cell.
+  factor d that separates the two BC reductions (1.0, 3.0, 6.0; with L_FBC summed, eta d is
+  DQL's own weighting, its eta 1.0 with the BC loss averaged over dims: 3.0 on hopper, 6.0
+  on walker2d and halfcheetah), as one vmapped sweep with the main OFQL cell (one cell
+  each, e.g. ``ofql-eta6-<task>``).
 
 On the CPU (2026-12-06) the mean reduction left the hopper medium-expert replica's data
 within 10k-16k steps (saturation 0.6-0.7 against the data's 0.04): docs/algorithm.md, s. 7.
@@ -43,7 +45,8 @@ TASKS = (
     "halfcheetah-medium-expert",
     "hopper-medium-replay",
 )
-EXTENDED_ETA_GRID = (*ETA_GRID, 1.0, 3.0)  # the paper's grid, extended by the factor d
+# The paper's grid, extended by the factor d (3 on hopper, 6 on walker2d and halfcheetah).
+EXTENDED_ETA_GRID = (*ETA_GRID, 1.0, 3.0, 6.0)
 MEAN_OFQL = {"agent.bc_loss_reduction": "mean"}  # DQL's reduction: under Adam, eta x d
 # The default ties 1% of the L_FBC pairs to the one-step map; beside it the paper's sampler
 # (no tie: its one-step map left the hopper medium-expert replica's data after 150k steps on
