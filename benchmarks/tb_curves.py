@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ofql_jax.results.writers import read_scalars
+from ofql_jax.results.writers import read_scalars, write_json_atomic
 
 
 def load(run: Path, keys: list[str]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -73,7 +73,6 @@ def load_points(text: str) -> tuple[str, dict[str, np.ndarray]]:
 def write_json(path: Path, runs, every: int, source: str) -> None:
     """``{"source", "command", "members": {label: {seed: {key: {step: value}}}}}``, values
     rounded to 4 decimals, steps divisible by ``every``."""
-    import json
     import shlex
     import sys
 
@@ -89,8 +88,7 @@ def write_json(path: Path, runs, every: int, source: str) -> None:
         for _, label, seeds in runs
     }  # fmt: skip
     command = "python benchmarks/tb_curves.py " + shlex.join(sys.argv[1:])
-    record = {"source": source, "command": command, "members": members}
-    path.write_text(json.dumps(record, indent=1))
+    write_json_atomic(path, {"source": source, "command": command, "members": members})
     print(f"wrote {path}")
 
 
