@@ -16,9 +16,9 @@ workdir is only read.
 Each pair ``A:B`` evaluates A's actor with B's critics and B's actor with A's critics.
 ``--spread S`` also measures, on S dataset states (fixed draws), each member's N candidates
 as its protocol draws them: their spread (the per-dimension standard deviation over the N,
-averaged), their mean distance to the data action (root mean square), and the critics' view
-of the choice (mean Q of the chosen candidate minus the candidates' mean Q), under its own
-critics and under its partner's.
+averaged), their distance to the data action (root mean square; also the protocol's chosen
+action's), and the critics' view of them: the candidates' mean Q and the best candidate's Q
+minus that mean, under its own critics and under its partner's.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def swapped_states(states, rows: list[int], critic_rows: list[int]):
 
 
 def candidate_spread(run, rows, critic_rows, num_states: int, n: int) -> dict:
-    """Per member: spread of its N candidates, distance to the data, the choice's Q gain."""
+    """Per member: spread of its N candidates, distance to the data, their Q (own, partner)."""
     data = load_run_data(run.config, None).transitions
     idx = np.random.default_rng(0).choice(len(data.observations), num_states, replace=False)
     obs = jnp.asarray(data.observations[idx])
