@@ -59,16 +59,15 @@ def candidate_spread(run, rows, critic_rows, num_states: int, n: int) -> dict:
     settings = run.sample_settings(n)
     agent, critics = run.agent, run.states.target_critic_params
     critic_net = make_critics(run.config.agent)
+    keys = jax.random.split(jax.random.key(1), n)  # the same draws for every member
+    one = {k: v for k, v in settings.items() if k in ("actor", "noise_temperature")}
+    obs_rep = jnp.repeat(obs[:, None], n, axis=1)
     out = {}
     for row, partner in zip(rows, critic_rows, strict=True):
         state = jax.tree.map(lambda x, r=row: x[r], run.states)
-        keys = jax.random.split(jax.random.key(1), n)
-        one = {k: v for k, v in settings.items() if k in ("actor", "noise_temperature")}
         cands = jnp.stack(
             [agent.sample_actions(state, obs, k, 1, **one) for k in keys], axis=1
         )  # [S, N, d]
-        obs_rep = jnp.repeat(obs[:, None], n, axis=1)
-
         chosen = agent.sample_actions(state, obs, jax.random.key(2), n, **settings)
         stats = {
             "candidate_std": float(cands.std(axis=1).mean()),
