@@ -16,7 +16,6 @@ With no ``--set`` it reproduces the run's own N-candidate scores at that step.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -37,23 +36,18 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write the scores here")
     args = parser.parse_args()
     run = load_run(args.workdir, args.step)
-    config = run.config.copy_and_resolve_references()
     changes = {}
     for item in filter(None, args.set.split(",")):
         name, value = item.split("=", 1)
         if name not in SETTABLE:
             raise SystemExit(f"--set {name}: choose among {', '.join(SETTABLE)}")
         changes[name] = SETTABLE[name](value)
-        config[name] = changes[name]
-    view = dataclasses.replace(run, config=config)
-    # The protocol's N = 1 variant acts with noise x 1 whatever the config says; what --set
-    # names wins here, so N = 1 at noise x 0.5 is N = 50's candidate distribution.
-    protocol = view.sample_settings
+    # What --set names wins in every variant, the N = 1 variant's noise x 1 too, so N = 1 at
+    # noise x 0.5 is one of N = 50's candidates.
     forced = {k.removeprefix("eval_"): v for k, v in changes.items()}
-    view.sample_settings = lambda n: {**protocol(n), **forced}
-    n = args.candidates or config.eval_candidates
+    n = args.candidates or run.config.eval_candidates
     start = time.time()
-    res = view.evaluate(None, args.episodes, n, progress=True)
+    res = run.evaluate(None, args.episodes, n, progress=True, **forced)
     variant = next(iter(res["variants"].values()))
     labels = [m["label"] for m in res["members"]]
     print(f"{run.workdir} at {run.step}, N = {n}, {changes or 'the run protocol'} "

@@ -1,13 +1,15 @@
 """Evaluate a checkpoint of a training run, and optionally film its policy.
 
     python -m ofql_jax.evaluate --workdir=runs/demo [--step=N] [--seeds=0,2] [--episodes=10]
-        [--candidates=1] [--video=runs/demo/hopper.mp4]
+        [--candidates=1] [--noise_temperature=0.5] [--video=runs/demo/hopper.mp4]
 
 By default the newest checkpoint, every seed and the run's own protocol (episodes, N
 candidates and N = 1, its temperatures and actor): the returns then equal those the run
 logged at that step, because episodes and actions are seeded by (seed value, step,
-episode). Prints the normalised score per seed and writes everything to a JSON file
-(``--out``; default ``<workdir>/evaluations/step_<N>.json``, never overwritten).
+episode). ``--noise_temperature``, ``--q_temperature`` and ``--actor`` replace the
+protocol's selection settings on the same episodes and draws. Prints the normalised score
+per seed and writes everything to a JSON file (``--out``; default
+``<workdir>/evaluations/step_<N>.json``, never overwritten).
 
 ``--video`` renders ``--video_episodes`` episodes per chosen seed offscreen with MuJoCo
 (``ofql_jax.evaluation.video``: EGL on a GPU, OSMesa on CPU) and writes one MP4 per seed
@@ -57,6 +59,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--candidates", type=int, default=None,
         help="N candidates scored by the critics; 1 = the one-step policy (default: the "
              "run's protocol, N and N = 1)")  # fmt: skip
+    add("--noise_temperature", type=float, default=None,
+        help="scale of the initial noise of every evaluated variant (default: the run's, "
+             "noise x 1 at N = 1); --candidates=1 --noise_temperature=0.5 is one of the "
+             "paper protocol's 50 candidates, without the critics' choice")  # fmt: skip
+    add("--q_temperature", type=float, default=None,
+        help="w of the softmax(w Q) choice among N candidates (default: the run's)")  # fmt: skip
+    add("--actor", choices=("ema", "online"), default=None,
+        help="actor parameters to act with (default: the run's eval_actor)")  # fmt: skip
     add("--max_envs", type=int, default=None,
         help="environments stepped at once (default: the run's eval_max_envs; another "
              "value may change returns at float rounding)")  # fmt: skip
@@ -90,6 +100,10 @@ def check_args(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise OFQLError(f"--{name}={value} must be at least 1.")
+    for name in ("noise_temperature", "q_temperature"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise OFQLError(f"--{name}={value} must be above 0.")
     if args.video and Path(args.video).suffix.lower() != ".mp4":
         raise OFQLError(f"--video={args.video} must end in .mp4: name an MP4 file.")
 
@@ -132,8 +146,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     seeds = list(args.seeds) if args.seeds is not None else sorted(set(run.seeds))
     print(f"Evaluating {run.workdir} at step {run.step} ({run.config.algorithm}, "
           f"{run.env_id}): seeds {seeds}", flush=True)  # fmt: skip
+    selection = {k: getattr(args, k) for k in ("noise_temperature", "q_temperature", "actor")
+                 if getattr(args, k) is not None}  # fmt: skip
     out = run.evaluate(seeds, args.episodes, args.candidates, max_envs=args.max_envs,
-                       workers=args.workers, progress=not args.no_progress)  # fmt: skip
+                       workers=args.workers, progress=not args.no_progress,
+                       **selection)  # fmt: skip
     unit = "normalised score" if run.score_reference else "raw return"
     for name, variant in out["variants"].items():
         for member, score, episodes in zip(out["members"], variant["scores"],

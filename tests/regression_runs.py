@@ -56,6 +56,7 @@ COMMON = {
     "eval_noise_temperature": 0.5,
     "eval_q_temperature": 100.0,
     "eval_one_step": True,
+    "eval_one_candidate": False,
     "eval_workers": 1,
     "eval_max_envs": 150,
     "num_devices": 0,

@@ -14,12 +14,15 @@ import pytest
 from conftest import DATASET
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_RUN = dict(num_seeds=2, num_steps=40, eval_every=40, checkpoint_every=20)
+TINY_RUN = dict(
+    num_seeds=2, num_steps=40, eval_every=40, checkpoint_every=20, eval_one_candidate=True
+)
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """A tiny 2-seed OFQL run (40 steps, checkpoints at 20 and 40, evaluated at 40) at
+    """A tiny 2-seed OFQL run (40 steps, checkpoints at 20 and 40, evaluated at 40 with one
+    candidate beside N = 4 and N = 1) at
     ``<root>/runs/offline``, and an empty Minari directory for the processes that load it
     (so any attempt to read the dataset fails)."""
     from minari_factory import make_hopper_dataset
@@ -65,7 +68,28 @@ def test_load_run_in_a_fresh_process_reproduces_the_final_evaluation(finished_ru
     # Exactly the returns the training run logged for seed 1 (index 1), both variants.
     assert got["variants"][f"N={n}"]["returns"] == [final["returns"][1]]
     assert got["variants"]["N=1"]["returns"] == [final["returns_one_step"][1]]
+    assert got["variants"]["one candidate"]["returns"] == [final["returns_one_candidate"][1]]
     assert got["variants"][f"N={n}"]["scores"] == [final["scores"][1]]
+
+
+def test_evaluate_with_other_selection_settings_matches_the_logged_variants(finished_run):
+    """The noise of N = 1 set to the candidates' 0.5 gives the one-candidate variant the run
+    logged (same episodes and draws); left alone, the logged N = 1 at noise x 1."""
+    from ofql_jax.core.errors import OFQLError
+    from ofql_jax.training.loading import load_run
+
+    root, results = finished_run
+    final = results["evaluations"][-1]
+    assert results["eval_settings"]["one_candidate"] == "N = 1, noise x 0.5, same actor"
+    assert final["returns_one_candidate"] != final["returns_one_step"]  # the noise matters
+    run = load_run(root / "runs" / "offline")
+    half = run.evaluate(num_candidates=1, noise_temperature=0.5)["variants"]["N=1"]
+    assert half["returns"] == final["returns_one_candidate"]
+    assert half["settings"]["noise_temperature"] == 0.5
+    plain = run.evaluate(num_candidates=1)["variants"]["N=1"]
+    assert plain["returns"] == final["returns_one_step"]
+    with pytest.raises(OFQLError, match=r"Unknown selection settings \['temperature'\]"):
+        run.evaluate(temperature=1.0)
 
 
 def test_policy_acts_in_env_units_like_the_agent(finished_run):
@@ -138,6 +162,7 @@ def test_evaluate_cli_writes_json_and_a_video(finished_run):
         (["--workdir=runs/offline", "--step=30"], "kept no checkpoint at step 30"),
         (["--workdir=runs/offline", "--seeds=5"], "has no seed 5"),
         (["--workdir=runs/offline", "--video=x.avi"], "must end in .mp4"),
+        (["--workdir=runs/offline", "--noise_temperature=0"], "must be above 0"),
     ],
 )
 def test_evaluate_cli_errors_are_one_sentence(finished_run, args, message, capsys, monkeypatch):

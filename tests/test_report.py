@@ -881,3 +881,19 @@ def test_cli_process():
 def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()[16:24]
     return int.from_bytes(data[:4], "big"), int.from_bytes(data[4:], "big")
+
+
+def test_the_one_candidate_variant_gets_a_column_and_a_curve_where_logged(tmp_path, report):
+    _, text = report
+    assert "| ours, one cand. |" not in section(text, "Final scores")  # no cell logged it
+    one = {20000: [40.0, 50.0], 40000: [60.0, 70.0]}
+    results = make_results("ofql", "hopper-medium", {20000: [1.0, 2.0], 40000: [3.0, 4.0]},
+                           one_step={20000: [5.0, 6.0], 40000: [7.0, 8.0]},
+                           extra={"one_candidate": one}, seeds=(0, 1))  # fmt: skip
+    cells = [dict(name="ofql-hopper-medium", algorithm="ofql", task="hopper-medium",
+                  label="OFQL", results=results)]  # fmt: skip
+    text = write_report(make_suite(tmp_path / "s", cells)).read_text()
+    body = section(text, "Final scores")
+    assert "| ours, N = 1 | ours, one cand. |" in body
+    assert "| 7.5 ± 0.5 | 65.0 ± 5.0 |" in row(body, "| hopper-medium | OFQL |")
+    assert "dotted: one candidate" in section(text, "Learning curves")

@@ -160,6 +160,9 @@ RUN_FIELDS: tuple[Field, ...] = (
               else DQL_EVAL["q_temperature"], "w: a candidate is drawn from softmax(w * Q); "
               "per task", float, ABOVE_ZERO, protocol=True),
         Field("eval_one_step", True, "also report N = 1 (the plain one-step policy, noise x 1)"),
+        Field("eval_one_candidate", False, "also report one candidate as the N are drawn (N = "
+              "1, noise x eval_noise_temperature: the protocol without the critics' choice)",
+              resumable=True, before=False),
         Field("eval_workers", 1, "processes stepping the environments (0: one per CPU core)",
               check=(lambda v: v >= 0, ">= 0 (0: one per core)"), resumable=True),
         Field("eval_max_envs", 150, "environments alive at once; episodes run in waves of this "

@@ -30,6 +30,7 @@ from ofql_jax.core.types import Transitions
 from ofql_jax.results.writers import write_json_atomic
 
 RESULTS_FILE = "results.json"
+ONE_CANDIDATE = "_one_candidate"  # suffix of ``eval_one_candidate``'s scores
 SCHEMA_VERSION = 2
 
 
@@ -58,14 +59,18 @@ def eval_variants(
     extra: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[EvalVariant]:
     """The evaluations of a run, the protocol's first: its N candidates, the plain one-step
-    policy (N = 1, noise x 1, same actor) and an agent's ``extra`` variants (name -> sample
-    overrides, e.g. DQL's ``ddim1``) with N candidates. Agents without a critic are
-    evaluated with N = 1 only.
+    policy (N = 1, noise x 1, same actor), with ``eval_one_candidate`` one candidate drawn
+    as the N are (N = 1 at the protocol's noise: what the critics' choice starts from) and
+    an agent's ``extra`` variants (name -> sample overrides, e.g. DQL's ``ddim1``) with N
+    candidates. Agents without a critic are evaluated with N = 1 only.
 
     Example:
         >>> c = ml_collections.ConfigDict(dict(eval_candidates=50, eval_one_step=True))
         >>> [(v.name, v.suffix, v.candidates) for v in eval_variants(c)]
         [('N=50', '', 50), ('N=1', '_one_step', 1)]
+        >>> c.eval_one_candidate = True  # one candidate at the protocol's noise, no choice
+        >>> [(v.name, v.suffix, v.candidates, v.overrides) for v in eval_variants(c)][-1]
+        ('one candidate', '_one_candidate', 1, {})
     """
     extra = extra or {}
     if not has_critic:  # nothing to score candidates with: the policy's own action
@@ -77,6 +82,8 @@ def eval_variants(
     variants = [EvalVariant(f"N={n}", "", n, {})]
     if config.eval_one_step and n != 1:
         variants.append(EvalVariant("N=1", "_one_step", 1, {"noise_temperature": 1.0}))
+    if config.get("eval_one_candidate", False) and n != 1:
+        variants.append(EvalVariant("one candidate", ONE_CANDIDATE, 1, {}))
     variants += [EvalVariant(name, f"_{name}", n, dict(o)) for name, o in extra.items()]
     return variants
 

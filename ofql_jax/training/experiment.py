@@ -536,11 +536,14 @@ class Experiment:
         if not critic:
             settings["q_temperature"] = None  # no candidates to weigh
         one_step = c.eval_one_step and critic and main.candidates != 1
+        one = c.eval_one_candidate and critic and main.candidates != 1
+        noise = settings["noise_temperature"]
         return {
             **settings,
             "candidates": main.candidates,
             "episodes_per_seed": c.eval_episodes,
             "one_step": "N = 1, noise x 1, same actor" if one_step else None,
+            "one_candidate": f"N = 1, noise x {noise:g}, same actor" if one else None,
             "max_envs": c.eval_max_envs,
         }
 

@@ -171,6 +171,7 @@ class LoadedRun:
         max_envs: int | None = None,
         workers: int | None = None,
         progress: bool = False,
+        **overrides: Any,
     ) -> dict[str, Any]:
         """Evaluate members with the run's protocol at this checkpoint's step.
 
@@ -178,10 +179,21 @@ class LoadedRun:
         run evaluated (N candidates, N = 1, the agent's options), so the returns equal the
         run's own evaluation at this step; ``seeds`` (seed values) restricts the members
         without changing anyone's returns, ``num_candidates`` evaluates that N only.
-        Returns ``{"step", "members", "variants": {name: {candidates, scores, returns,
-        episode_returns}}}``, scores normalised as in training, one entry per chosen member.
+        ``overrides`` (``actor``, ``noise_temperature``, ``q_temperature``) replace those
+        selection settings in every variant evaluated, the N = 1 variant's noise x 1 too.
+        Returns ``{"step", "members", "variants": {name: {candidates, settings, scores,
+        returns, episode_returns}}}``, scores normalised as in training, one entry per chosen
+        member.
+
+        Example (one candidate as the protocol draws its 50, i.e. without the critics' choice):
+            >>> run.evaluate(num_candidates=1, noise_temperature=0.5)  # doctest: +SKIP
         """
         c = self.config
+        unknown = set(overrides) - set(POLICY_KWARGS)
+        if unknown:
+            raise OFQLError(
+                f"Unknown selection settings {sorted(unknown)}: use {', '.join(POLICY_KWARGS)}."
+            )
         rows = list(range(len(self.members)))
         if seeds is not None:
             rows = [i for i, m in enumerate(self.members) if m.seed in set(seeds)]
@@ -200,6 +212,9 @@ class LoadedRun:
                 )
             settings = self.sample_settings(num_candidates)
             variants = [EvalVariant(f"N={num_candidates}", "", num_candidates, settings)]
+        if overrides:
+            variants = [dataclasses.replace(v, overrides={**v.overrides, **overrides})
+                        for v in variants]  # fmt: skip
         diverged = self.metadata.get("diverged", {})
         mask = np.array([i in rows and m.label not in diverged for i, m in enumerate(self.members)])
         evaluator = Evaluator(

@@ -49,12 +49,15 @@ from ofql_jax.results.report.scores import (
     paper_variant_differs,
     reported_outcome,
 )
+from ofql_jax.results.schema import ONE_CANDIDATE
 
 FINAL_INTRO = (
     "Final = the last evaluation (the final checkpoint), mean ± std over seeds "
     "(population std; seeds without a score, i.e. non-finite, are left out). N cand.: the "
     "protocol's N candidates scored by the critics; N = 1: the policy's own action "
-    "(agents without a critic have only this). A sweep cell is shown with its setting "
+    "(agents without a critic have only this); one cand. (where a run set "
+    "eval_one_candidate): one candidate drawn as the N are, without the critics' choice. "
+    "A sweep cell is shown with its setting "
     f"chosen by the rule of the eta grid ({ETA_RULE}). The paper's column is Table 1 "
     "(D4RL v2): a different benchmark, for orientation only; flow BC and BC are set beside "
     "the paper's BC column."
@@ -80,8 +83,11 @@ def final(ctx: Context) -> list[str] | NotRun:
     if not ran:
         return NotRun("no cell of the main comparison has results.")
     groups = {c.group for c in ran}
+    # eval_one_candidate's column (N = 1 at the candidates' noise), where any cell logged it
+    one_cand = any(final_entry(c.results).get(f"scores{ONE_CANDIDATE}") for c in ran)
     header = ["task", "algorithm"] + (["group"] if len(groups) > 1 else [])
-    header += ["ours, N cand.", "N", "ours, N = 1", "paper (Table 1, D4RL v2)", "steps"]
+    header += ["ours, N cand.", "N", "ours, N = 1"] + ["ours, one cand."] * one_cand
+    header += ["paper (Table 1, D4RL v2)", "steps"]
     header += ["seeds", "data", "env"]
     rows = []
     tasks = task_order(c.task for c in ctx.suite.cells)
@@ -106,6 +112,8 @@ def final(ctx: Context) -> list[str] | NotRun:
             steps_text += f" (last eval {last:,})"
         row = [cell.task, label] + ([cell.group] if len(groups) > 1 else [])
         row += [mean_std(scores), n if n is not None else "?", mean_std(one)]
+        if one_cand:
+            row.append(mean_std(final_scores(cell, ONE_CANDIDATE, outcome)) if outcome else "—")
         row += [paper_table1(cell.task, cell.algorithm, agent_config(cell)), steps_text, seeds]
         rows.append(row + [data_source(r), env_id(r)])
     return table(header, rows) + [""]
@@ -175,7 +183,8 @@ def aggregates(ctx: Context) -> list[str] | NotRun:
 CURVES_INTRO = (
     "Per task, one line per algorithm: the mean over seeds of the evaluation score at each "
     "evaluation, with a 95% percentile-bootstrap band over seeds (1,000 resamples). Solid: "
-    "N candidates (the legend gives N); dashed: N = 1, where the cell evaluated it. Cells "
+    "N candidates (the legend gives N); dashed: N = 1, where the cell evaluated it; dotted: "
+    "one candidate (eval_one_candidate), where logged. Cells "
     "that share a program (the same run) are drawn once."
 )
 
@@ -189,6 +198,12 @@ def _curve(cell: Cell, outcome: Outcome, suffix: str):
             band = bootstrap_mean_ci(scores) if scores.size > 1 else (float(scores[0]),) * 3
             rows.append((entry["step"], *band))
     return tuple(np.array([row[k] for row in rows]) for k in range(4))
+
+
+# The variants drawn: the protocol's N candidates, N = 1 (noise x 1) and, where logged, one
+# candidate as the N are drawn (eval_one_candidate).
+CURVE_STYLES = (("", "-"), ("_one_step", "--"), (ONE_CANDIDATE, ":"))
+CURVE_LABELS = {"": "N candidates", "_one_step": "N = 1", ONE_CANDIDATE: "one candidate"}
 
 
 # The first group is the comparison; a cell of the others that shares a label with one of it
@@ -209,7 +224,7 @@ def curves(ctx: Context) -> list[str] | NotRun:
         fig, ax = plt.subplots(figsize=(8.0, 3.8), dpi=DPI)
         main_labels = {c.label for c in task_cells if c.group == primary}
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        drawn = False
+        drawn, styles = False, set()
         for k, cell in enumerate(task_cells):
             outcome = reported_outcome(cell)
             if outcome is None:
@@ -218,19 +233,18 @@ def curves(ctx: Context) -> list[str] | NotRun:
             if cell.group != primary and cell.label in main_labels:
                 label += " [ablation]"
             color = colors[k % len(colors)]
-            for suffix, style in (("", "-"), ("_one_step", "--")):
+            for suffix, style in CURVE_STYLES:
                 steps, mean, lo, hi = _curve(cell, outcome, suffix)
                 if steps.size == 0:
                     continue
+                styles.add(suffix)
                 text = f"{label} (N={candidates(cell.results)})" if suffix == "" else None
                 ax.plot(steps, mean, style, color=color, label=text, marker=".")
                 ax.fill_between(steps, lo, hi, color=color, alpha=0.15, linewidth=0)
                 drawn = True
         handles, _ = ax.get_legend_handles_labels()
-        handles += [
-            Line2D([], [], color="0.3", ls="-", label="N candidates"),
-            Line2D([], [], color="0.3", ls="--", label="N = 1"),
-        ]
+        handles += [Line2D([], [], color="0.3", ls=style, label=CURVE_LABELS[suffix])
+                    for suffix, style in CURVE_STYLES if suffix in styles]  # fmt: skip
         ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         steps_axis(ax)
         ax.set_xlabel("gradient steps")
