@@ -148,6 +148,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
           f"{run.env_id}): seeds {seeds}", flush=True)  # fmt: skip
     selection = {k: getattr(args, k) for k in ("noise_temperature", "q_temperature", "actor")
                  if getattr(args, k) is not None}  # fmt: skip
+    if selection:
+        print("  selection settings replaced: "
+              + ", ".join(f"{k}={v}" for k, v in selection.items()), flush=True)  # fmt: skip
     out = run.evaluate(seeds, args.episodes, args.candidates, max_envs=args.max_envs,
                        workers=args.workers, progress=not args.no_progress,
                        **selection)  # fmt: skip

@@ -233,3 +233,19 @@ def test_a_checkpoint_from_before_a_new_hyperparameter_restores_with_the_config_
     with pytest.raises(OFQLError, match="predates the hyperparameter 'uniform_ratio'"):
         ckpt.restore(7, like=abstract)
     ckpt.close()
+
+
+def test_evaluate_cli_replaces_the_selection_settings(finished_run, monkeypatch, capsys):
+    from ofql_jax.evaluate import main
+
+    root, results = finished_run
+    monkeypatch.chdir(root)
+    args = ["--workdir=runs/offline", "--seeds=0", "--candidates=1", "--noise_temperature=0.5",
+            "--no_progress", "--out=one_candidate.json"]  # fmt: skip
+    assert main(args) == 0
+    assert "selection settings replaced: noise_temperature=0.5" in capsys.readouterr().out
+    out = json.loads((root / "one_candidate.json").read_text())
+    assert out["variants"]["N=1"]["settings"]["noise_temperature"] == 0.5
+    assert out["variants"]["N=1"]["returns"] == [
+        results["evaluations"][-1]["returns_one_candidate"][0]
+    ]
