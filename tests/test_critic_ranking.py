@@ -1,5 +1,5 @@
-"""benchmarks/critic_ranking.py: rollouts against a plain Gymnasium loop, and its summary's
-closed forms."""
+"""benchmarks/critic_ranking.py and mode_choice.py: rollouts against a plain Gymnasium loop,
+the summary's closed forms, the behaviour log-odds against scipy's Gaussians."""
 
 import sys
 from pathlib import Path
@@ -60,3 +60,21 @@ def test_summary_closed_forms():
     np.testing.assert_allclose(out["critics_claimed_gain"], np.mean([1.0, 1.0]))
     flat = summarize(q, g, w=0.0)  # a uniform pick gains nothing
     np.testing.assert_allclose(flat["choice_gain"], 0.0, atol=1e-12)
+
+
+def test_mode_log_odds_are_the_two_gaussians_log_ratio():
+    import scipy.stats
+    from mode_choice import log_odds
+
+    def expert(obs):
+        return np.full(obs.shape[:-1] + (2,), 0.5), np.full(obs.shape[:-1] + (2,), 0.2)
+
+    def medium(obs):
+        return np.full(obs.shape[:-1] + (2,), -0.5), np.full(obs.shape[:-1] + (2,), 0.4)
+
+    obs = np.zeros((3, 4))
+    cands = np.random.default_rng(0).uniform(-0.99, 0.99, (3, 5, 2))  # 5 candidates per state
+    u = np.arctanh(cands)
+    want = (scipy.stats.norm.logpdf(u, 0.5, 0.2) - scipy.stats.norm.logpdf(u, -0.5, 0.4)).sum(-1)
+    np.testing.assert_allclose(log_odds(expert, medium, obs, cands), want, rtol=1e-10)
+    np.testing.assert_allclose(log_odds(expert, medium, obs, cands[:, 0]), want[:, 0], rtol=1e-10)
