@@ -127,10 +127,15 @@ def continuation(run, row: int, noise_temperature: float):
     return jax.jit(lambda o, z: decide(params, {}, o, scale_noise(z, temperature, scaled), None))
 
 
+def choice_weights(q: np.ndarray, w: float) -> np.ndarray:
+    """softmax(w Q) over the candidates axis of ``q`` [S, N]: the protocol's draw."""
+    p = np.exp(w * (q - q.max(1, keepdims=True)))
+    return p / p.sum(1, keepdims=True)
+
+
 def summarize(q: np.ndarray, g: np.ndarray, w: float) -> dict[str, float]:
     """Means over states (and standard errors) of how the critics' choice fares in g."""
-    p = np.exp(w * (q - q.max(1, keepdims=True)))
-    p /= p.sum(1, keepdims=True)
+    p = choice_weights(q, w)
     rho = np.array([scipy.stats.spearmanr(qs, gs).statistic for qs, gs in zip(q, g, strict=True)])
     rows = {
         "spearman": rho,

@@ -25,7 +25,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import scipy.stats
-from critic_ranking import candidates_and_q, collect_states
+from critic_ranking import candidates_and_q, choice_weights, collect_states
 
 from ofql_jax.behavior.sac import make_sac
 from ofql_jax.behavior.zoo import load_policy, sac_config_of
@@ -95,8 +95,7 @@ def main() -> None:
         _, obs = collect_states(run, row, args.episodes, args.every, 1000)
         cands, q, settings = candidates_and_q(run, row, obs, n, seed=run.members[row].seed)
         lo = log_odds(expert, medium, obs, cands)  # [S, N]
-        p = np.exp(settings["q_temperature"] * (q - q.max(1, keepdims=True)))
-        p /= p.sum(1, keepdims=True)
+        p = choice_weights(q, settings["q_temperature"])
         rho = [scipy.stats.spearmanr(a, b).statistic for a, b in zip(q, lo, strict=True)]
         stats = {
             "states": len(obs),
