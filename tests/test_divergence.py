@@ -15,7 +15,7 @@ import pytest
 
 from ofql_jax.agents.ofql import default_config, make_ofql
 from ofql_jax.data.synthetic import linear_bandit
-from ofql_jax.maths.diagnostics import outside_bounds, value_bounds
+from ofql_jax.maths.diagnostics import ValueBounds, above_data_best, outside_bounds, value_bounds
 from ofql_jax.training.trainer import diagnosed_chunks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +62,37 @@ def train_bandit(config, chunks: int = 3, chunk_steps: int = 200):
         for diag in diagnosed_chunks(agent, data, [0, 1], 64, chunk_steps, chunks, 512)
     ]
     return bounds, history
+
+
+def test_a_value_above_the_datas_best_return_is_noted_once_per_member(capsys):
+    """Between the data's best return-to-go and the upper bound a member is noted (once), not
+    flagged; past the bound it is flagged as diverged and not noted."""
+    from types import SimpleNamespace
+
+    import ml_collections
+
+    from ofql_jax.training.experiment import Experiment, Progress
+
+    bounds = ValueBounds(10.0, 0.0, 8.0, 0.1, 0.0, 0.99)
+    q = np.array([7.9, 8.5, 12.0, np.nan])
+    assert above_data_best(q, bounds).tolist() == [False, True, False, False]
+    exp = Experiment.__new__(Experiment)
+    exp.config = ml_collections.ConfigDict({"halt_on_divergence": False})
+    members = [SimpleNamespace(label=str(i)) for i in range(4)]
+    exp.setup = SimpleNamespace(run_data=SimpleNamespace(bounds=bounds), is_main=True,
+                                members=members)  # fmt: skip
+    exp.progress, exp.noted_above_data = Progress(), set()
+    exp.check_values(q, 1000)
+    out = capsys.readouterr().out
+    assert "Note: Seed 1's critics value its own actions at Q = 8.5 at step 1000" in out
+    assert "best discounted return from any state of the data (8)" in out
+    assert "Seed 0's" not in out and "Seed 3" not in out
+    assert "Warning: Seed 2 diverged by step 1000" in out and "Seed 2's critics" not in out
+    assert exp.progress.value_diverged == {"2": 1000}
+    exp.check_values(np.array([7.0, 9.0, 13.0, 9.5]), 2000)
+    out = capsys.readouterr().out
+    assert "Seed 1" not in out and "Seed 2" not in out  # noted / flagged already
+    assert "Note: Seed 3's critics value its own actions at Q = 9.5 at step 2000" in out
 
 
 def test_a_large_eta_leaves_the_data_and_the_monitor_fires():

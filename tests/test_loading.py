@@ -202,9 +202,14 @@ def test_results_of_every_schema_version_load_and_a_newer_one_is_refused(finishe
         load_results(tmp_path)
 
 
-def test_a_checkpoint_from_before_a_new_hyperparameter_restores_with_the_config_value(tmp_path):
+def test_a_checkpoint_from_before_a_new_hyperparameter_restores_with_the_config_value(
+    tmp_path, caplog
+):
     """A run saved before an agent gained a continuous hyperparameter still restores (and
-    load_run still loads it): the new key takes the run's config value."""
+    load_run still loads it): the new key takes the run's config value. Restoring logs no
+    Orbax warning (it printed "Metadata file does not exist" on every resume)."""
+    import logging
+
     import jax
     import jax.numpy as jnp
 
@@ -221,7 +226,9 @@ def test_a_checkpoint_from_before_a_new_hyperparameter_restores_with_the_config_
     ckpt = Checkpointer(tmp_path / "checkpoints")
     ckpt.save(7, state({"eta": jnp.array([0.1, 0.3])}), {"note": "old"})
     new = state({"eta": jnp.zeros(2), "uniform_ratio": jnp.array([0.5, 0.5])})
-    restored, meta = ckpt.restore(7, like=new)
+    with caplog.at_level(logging.WARNING):
+        restored, meta = ckpt.restore(7, like=new)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     assert meta == {"note": "old"}
     np.testing.assert_array_equal(restored.hparams["eta"], np.float32([0.1, 0.3]))  # saved
     np.testing.assert_array_equal(restored.hparams["uniform_ratio"], [0.5, 0.5])  # from like

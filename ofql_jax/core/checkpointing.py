@@ -120,12 +120,17 @@ class Checkpointer:
         hparams = getattr(like, "hparams", None)
         if not isinstance(hparams, dict) or not hasattr(like, "replace"):
             return set()
+        # The item's own handler reads the tree metadata: a ``StandardCheckpointer`` on the
+        # item directory also looks for the step's ``_CHECKPOINT_METADATA`` there and logs
+        # an absl warning on every resume.
+        handler = ocp.StandardCheckpointHandler()
         try:
-            with ocp.StandardCheckpointer() as reader:
-                saved = reader.metadata(self.directory / str(step) / "state")
-            saved_keys = set(saved.item_metadata.tree["hparams"])
+            saved = handler.metadata(self.directory / str(step) / "state")
+            saved_keys = set(saved["hparams"])
         except Exception:  # noqa: BLE001 - unreadable: let restore report it
             return set()
+        finally:
+            handler.close()
         return set(hparams) - saved_keys
 
     def restore_metadata(self, step: int) -> dict[str, Any]:

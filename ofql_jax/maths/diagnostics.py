@@ -97,6 +97,25 @@ def outside_bounds(q_policy: np.ndarray, bounds: ValueBounds) -> np.ndarray:
         return np.isfinite(q) & ((q > bounds.upper) | (q < bounds.lower))
 
 
+def above_data_best(q_policy: np.ndarray, bounds: ValueBounds) -> np.ndarray:
+    """Per member: True where the mean value of its own actions is above the best discounted
+    return from any state of the data, yet inside the bounds (``outside_bounds`` flags those).
+
+    A policy may beat the data at some states, but a batch mean above the data's single best
+    return-to-go says the critics value out-of-data actions higher than anything the data
+    shows; on this project's medium-expert replicas that came before the collapses at high
+    eta (docs/results/2026-12-06-learning).
+
+    Example:
+        >>> b = ValueBounds(10.0, 0.0, 8.0, 0.1, 0.0, 0.99)
+        >>> above_data_best(np.array([5.0, 9.0, 12.0, np.nan]), b).tolist()
+        [False, True, False, False]
+    """
+    q = np.asarray(q_policy, np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(q) & (q > bounds.best_return) & (q <= bounds.upper)
+
+
 def saturation_rate(actions: np.ndarray, threshold: float = 0.99) -> float:
     """Share of action components with ``|a| > threshold`` (the data's, to compare with
     ``diag/saturation`` of the policy)."""

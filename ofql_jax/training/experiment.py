@@ -44,7 +44,13 @@ from ofql_jax.evaluation.evaluator import (
     normalized_score,
     reference_scores,
 )
-from ofql_jax.maths.diagnostics import ValueBounds, outside_bounds, saturation_rate, value_bounds
+from ofql_jax.maths.diagnostics import (
+    ValueBounds,
+    above_data_best,
+    outside_bounds,
+    saturation_rate,
+    value_bounds,
+)
 from ofql_jax.results.schema import (
     EvalVariant,
     RunResults,
@@ -316,6 +322,7 @@ class Experiment:
         self.chunk_rates: list[float] = []  # updates/s of each chunk this process trained
         self.last_rate, self.last_loss = float("nan"), float("nan")
         self.program: dict[str, Any] | None = None  # the multi-dataset program it trains in
+        self.noted_above_data: set[str] = set()  # members told their Q passed the data's best
 
     def run(self, on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Train to ``num_steps``, write results.json and return it; ``on_chunk(step)`` is
@@ -441,8 +448,23 @@ class Experiment:
         return diag
 
     def check_values(self, q_policy: np.ndarray, step: int) -> None:
-        """Flag members whose Q of their own actions left [lower, upper] (value divergence)."""
+        """Flag members whose Q of their own actions left [lower, upper] (value divergence);
+        note once per member (and process) when it passed the data's best return first."""
         b, p = self.setup.run_data.bounds, self.progress
+        above = above_data_best(q_policy, b)
+        for member, q, flagged in zip(self.setup.members, q_policy, above, strict=True):
+            label = member.label
+            if not flagged or label in self.noted_above_data or label in p.diverged:
+                continue
+            self.noted_above_data.add(label)
+            if self.setup.is_main:
+                tqdm.write(
+                    f"Note: {_member_name(label)}'s critics value its own actions at Q = "
+                    f"{q:.4g} at step {step}, above the best discounted return from any state "
+                    f"of the data ({b.best_return:.4g}): they may be extrapolating off the "
+                    "data (on the medium-expert replicas this came before collapses at high "
+                    "eta); watch its scores, or lower eta."
+                )
         flags = outside_bounds(q_policy, b)
         for member, q, flagged in zip(self.setup.members, q_policy, flags, strict=True):
             label = member.label
