@@ -7,9 +7,10 @@ expert's; the tanh Jacobian is the same for both and cancels). This probe plays 
 protocol episodes (the run's evaluation starts), keeps the observation every ``--every``
 steps, draws the protocol's N candidates there and reports, per member: the candidates' mean
 log-odds and share classed expert, the same for the critics' choice (weighted by
-softmax(w Q), as the protocol draws), and the rank correlation of Q with the log-odds over
-the N. It first checks the classifier on the data: actions of the replica's medium episodes
-(its first ``medium`` steps) against those of its expert episodes.
+softmax(w Q), as the protocol draws), the rank correlation of Q with the log-odds over
+the N, and how spread the N are (their std per action dim and share at the clip edge). It
+first checks the classifier on the data: actions of the replica's medium episodes (its first
+``medium`` steps) against those of its expert episodes.
 
     python benchmarks/mode_choice.py runs/x/programs/ofql-halfcheetah-medium-expert-eta-sweep \
         --step 150000 --json modes.json
@@ -105,6 +106,10 @@ def main() -> None:
             "chosen_share_expert": float((p * (lo > 0)).sum(1).mean()),
             "spearman_q_log_odds": float(np.nanmean(rho)),
             "spearman_se": float(np.nanstd(rho, ddof=1) / np.sqrt(np.isfinite(rho).sum())),
+            # How far the actor is from deterministic: the N candidates' std per action dim
+            # (mean over dims and states), and their share of components at the clip edge.
+            "candidates_std": float(cands.std(axis=1).mean()),
+            "candidates_saturation": float((np.abs(cands) > 0.99).mean()),
             "seconds": round(time.time() - start, 1),
         }
         out["members"][label] = stats
@@ -113,7 +118,8 @@ def main() -> None:
               f"{stats['chosen_mean_log_odds']:+.2f}; classed expert "
               f"{stats['candidates_share_expert']:.2f} -> {stats['chosen_share_expert']:.2f}; "
               f"Spearman(Q, log-odds) {stats['spearman_q_log_odds']:+.3f} +- "
-              f"{stats['spearman_se']:.3f}", flush=True)  # fmt: skip
+              f"{stats['spearman_se']:.3f}; candidates' std {stats['candidates_std']:.3f}, "
+              f"saturation {stats['candidates_saturation']:.3f}", flush=True)  # fmt: skip
     out["command"] = " ".join(["python benchmarks/mode_choice.py", *sys.argv[1:]])
     if args.json:
         write_json_atomic(Path(args.json), out)
