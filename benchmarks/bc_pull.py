@@ -17,17 +17,15 @@ cosine that falls toward a negative limit as B grows.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from probe_cli import checkpoint_parser, chosen_members, finish
 
 from ofql_jax.core.types import Transitions
-from ofql_jax.results.writers import write_json_atomic
 from ofql_jax.training.experiment import load_run_data
 from ofql_jax.training.loading import load_run
 
@@ -55,10 +53,7 @@ def pull_by_batch_size(diagnose, state, data: Transitions, sizes, repeats: int, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workdir", help="a run's workdir (a suite's programs/<name>)")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint (default: newest)")
-    parser.add_argument("--members", default="", help="labels, comma-separated (default: all)")
+    parser = checkpoint_parser(__doc__)
     parser.add_argument("--batch_sizes", default="1024,4096,16384,65536")
     parser.add_argument("--repeats", type=int, default=4, help="independent batches per size")
     parser.add_argument("--json", default=None, help="write the results here")
@@ -69,8 +64,7 @@ def main() -> None:
     data = load_run_data(run.config, None).transitions
     sizes = [int(x) for x in args.batch_sizes.split(",") if x.strip()]
     diagnose = jax.jit(run.agent.diagnose)
-    labels = [m.label for m in run.members]
-    chosen = [x.strip() for x in args.members.split(",") if x.strip()] or labels
+    chosen = chosen_members(run, args.members)
     out = {"workdir": str(run.workdir), "step": run.step, "batch_sizes": sizes,
            "repeats": args.repeats, "members": {}}  # fmt: skip
     for label in chosen:
@@ -87,10 +81,7 @@ def main() -> None:
                   f"{np.mean(rows['diag/action_move_bc']):.3g}, Q move "
                   f"{np.mean(rows['diag/action_move_q']):.3g}", flush=True)  # fmt: skip
         print(f"{label:>16} ({time.time() - start:.0f} s)", flush=True)
-    out["command"] = " ".join(["python benchmarks/bc_pull.py", *sys.argv[1:]])
-    if args.json:
-        write_json_atomic(Path(args.json), out)
-        print(f"Wrote {args.json}")
+    finish(out, "bc_pull.py", args.json)
 
 
 if __name__ == "__main__":

@@ -30,21 +30,18 @@ critics' choice.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.stats
+from probe_cli import checkpoint_parser, chosen_members, finish
 
 from ofql_jax.agents.base import scale_noise, select_actor
 from ofql_jax.evaluation.evaluator import episode_env_seed
 from ofql_jax.evaluation.policy import decide_with
 from ofql_jax.maths.critic import make_critics
-from ofql_jax.results.writers import write_json_atomic
 from ofql_jax.training.loading import load_run
 
 
@@ -157,10 +154,7 @@ def summarize(q: np.ndarray, g: np.ndarray, w: float) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workdir", help="a run's workdir (a suite's programs/<name>)")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint (default: newest)")
-    parser.add_argument("--members", default="", help="labels, comma-separated (default: all)")
+    parser = checkpoint_parser(__doc__)
     parser.add_argument("--episodes", type=int, default=2, help="protocol episodes per member")
     parser.add_argument("--every", type=int, default=100, help="keep a state every K steps")
     parser.add_argument("--max_steps", type=int, default=1000, help="steps per episode")
@@ -182,8 +176,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     run = load_run(args.workdir, args.step)
-    labels = [m.label for m in run.members]
-    chosen = [x.strip() for x in args.members.split(",") if x.strip()] or labels
+    chosen = chosen_members(run, args.members)
     n = args.candidates or run.config.eval_candidates
     gamma = args.gamma if args.gamma is not None else float(run.config.agent.get("discount", 0.99))
     out = {"workdir": str(run.workdir), "step": run.step, "candidates": n, "gamma": gamma,
@@ -214,10 +207,7 @@ def main() -> None:
               f"g std {stats['g_std_over_candidates']:.2f}, Q std "
               f"{stats['q_std_over_candidates']:.2f}", flush=True)  # fmt: skip
     out["settings"] = {k: v for k, v in settings.items()}
-    out["command"] = " ".join(["python benchmarks/critic_ranking.py", *sys.argv[1:]])
-    if args.json:
-        write_json_atomic(Path(args.json), out)
-        print(f"Wrote {args.json}")
+    finish(out, "critic_ranking.py", args.json)
 
 
 if __name__ == "__main__":

@@ -18,19 +18,16 @@ first checks the classifier on the data: actions of the replica's medium episode
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 import scipy.stats
 from critic_ranking import candidates_and_q, choice_weights, collect_states
+from probe_cli import checkpoint_parser, chosen_members, finish
 
 from ofql_jax.behavior.sac import make_sac
 from ofql_jax.behavior.zoo import load_policy, sac_config_of
-from ofql_jax.results.writers import write_json_atomic
 from ofql_jax.training.experiment import load_run_data
 from ofql_jax.training.loading import load_run
 
@@ -62,10 +59,7 @@ def log_odds(expert, medium, obs: np.ndarray, actions: np.ndarray) -> np.ndarray
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workdir", help="a run's workdir (a suite's programs/<name>)")
-    parser.add_argument("--step", type=int, default=None, help="checkpoint (default: newest)")
-    parser.add_argument("--members", default="", help="labels, comma-separated (default: all)")
+    parser = checkpoint_parser(__doc__)
     parser.add_argument("--episodes", type=int, default=4, help="protocol episodes per member")
     parser.add_argument("--every", type=int, default=20, help="keep a state every K steps")
     parser.add_argument("--candidates", type=int, default=None, help="N (the run's protocol)")
@@ -85,8 +79,7 @@ def main() -> None:
         check[level] = {"mean_log_odds": float(lo.mean()), "share_classed_expert":
                         float((lo > 0).mean())}  # fmt: skip
     print(f"data check: {check}")
-    labels = [m.label for m in run.members]
-    chosen = [x.strip() for x in args.members.split(",") if x.strip()] or labels
+    chosen = chosen_members(run, args.members)
     n = args.candidates or run.config.eval_candidates
     out = {"workdir": str(run.workdir), "step": run.step, "candidates": n, "env": env,
            "data_check": check, "members": {}}  # fmt: skip
@@ -120,10 +113,7 @@ def main() -> None:
               f"Spearman(Q, log-odds) {stats['spearman_q_log_odds']:+.3f} +- "
               f"{stats['spearman_se']:.3f}; candidates' std {stats['candidates_std']:.3f}, "
               f"saturation {stats['candidates_saturation']:.3f}", flush=True)  # fmt: skip
-    out["command"] = " ".join(["python benchmarks/mode_choice.py", *sys.argv[1:]])
-    if args.json:
-        write_json_atomic(Path(args.json), out)
-        print(f"Wrote {args.json}")
+    finish(out, "mode_choice.py", args.json)
 
 
 if __name__ == "__main__":

@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from probe_cli import finish
 
 from ofql_jax.maths.critic import make_critics
-from ofql_jax.results.writers import write_json_atomic
 from ofql_jax.training.experiment import load_run_data
 from ofql_jax.training.loading import load_run
 
@@ -131,10 +129,7 @@ def main() -> None:
     out["pairs"] = [
         {"actor": labels[r], "critics": labels[c]} for r, c in zip(rows, critic_rows, strict=True)
     ]
-    out["command"] = " ".join(["python benchmarks/swap_critics.py", *sys.argv[1:]])
-    if args.json:
-        write_json_atomic(Path(args.json), out)
-        print(f"Wrote {args.json}")
+    finish(out, "swap_critics.py", args.json)
 
 
 if __name__ == "__main__":
