@@ -42,6 +42,7 @@ from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.paths import AUTO, cache_path
 from ofql_jax.core.tasks import D4RL_REF_SCORES
 from ofql_jax.core.types import Transitions
+from ofql_jax.data import mujoco_warnings
 from ofql_jax.data.minari_data import (
     ActionScaler,
     DatasetInfo,
@@ -132,6 +133,7 @@ def rollout_episodes(
     """``num_steps`` transitions of the ``random``, ``medium`` or ``expert`` behaviour."""
     env_id = ENV_IDS[env]
     rollout_seed = seed * 10_000_000 + _LEVEL_SEED[level] * 1_000_000
+    mujoco_warnings.quiet()  # HalfCheetah's settotalmass notice, once per env otherwise
     with gym.make(env_id) as probe:
         act_dim = int(np.prod(probe.action_space.shape))
     if level == "random":

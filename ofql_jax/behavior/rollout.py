@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
+from ofql_jax.data import mujoco_warnings
 from ofql_jax.data.minari_data import ActionScaler
 
 # obs batch [num_envs, obs_dim] float32, global step index -> unit actions [num_envs, act_dim]
@@ -84,6 +85,7 @@ def run_episodes(
     """
     if (num_episodes is None) == (num_steps is None):
         raise ValueError("give exactly one of num_episodes and num_steps")
+    mujoco_warnings.quiet()  # HalfCheetah's settotalmass notice, once per env otherwise
     envs = [make_env() for _ in range(num_envs)]
     space = envs[0].action_space
     scaler = ActionScaler.from_space(space)

@@ -37,6 +37,7 @@ from ofql_jax.core.checkpointing import Checkpointer
 from ofql_jax.core.cli_help import int_list
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.stop_request import StopRequest
+from ofql_jax.data import mujoco_warnings
 from ofql_jax.data.minari_data import ActionScaler
 
 EVAL_SEED = 1_000_000  # evaluation episodes use their own reset seeds, disjoint from training
@@ -80,6 +81,7 @@ def load_actor(path: str | Path) -> tuple[dict, dict[str, Any]]:
 
 
 def make_env(env_id: str) -> gym.Env:
+    mujoco_warnings.quiet()  # HalfCheetah's settotalmass notice, once per env otherwise
     try:
         env = gym.make(env_id)
     except gym.error.Error as err:
