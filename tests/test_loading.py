@@ -256,3 +256,40 @@ def test_evaluate_cli_replaces_the_selection_settings(finished_run, monkeypatch,
     assert out["variants"]["N=1"]["returns"] == [
         results["evaluations"][-1]["returns_one_candidate"][0]
     ]
+
+
+def test_few_step_eval_acts_with_k_mean_flow_jumps_and_k1_is_the_run(finished_run):
+    """benchmarks/few_step_eval.py: K = 1 reproduces the run's logged N = 1 returns; K = 2
+    acts with two jumps of the same network, written out here by hand."""
+    import jax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from few_step_eval import with_steps
+
+    from ofql_jax.agents import ofql
+    from ofql_jax.training.loading import load_run
+
+    root, results = finished_run
+    run = load_run(root / "runs" / "offline")
+    one = with_steps(run, 1).evaluate(num_candidates=1)["variants"]["N=1"]
+    assert one["returns"] == results["evaluations"][-1]["returns_one_step"]
+    two_run = with_steps(run, 2)
+    assert run.agent.sample_actions is not two_run.agent.sample_actions  # run is unchanged
+    state = jax.tree.map(lambda x: x[0], run.states)
+    obs = jnp.asarray(np.random.default_rng(0).standard_normal((5, run.agent.obs_dim)), jnp.float32)
+    key = jax.random.key(3)
+    got = two_run.agent.sample_actions(state, obs, key)
+    noise = jax.random.normal(jax.random.split(key)[0], (5, run.agent.act_dim))
+    net = ofql.policy_network(run.config.agent, run.agent.act_dim)
+    ones = jnp.ones((5,))
+
+    def u(z, r, t):
+        return net.apply(state.policy_params, z, r * ones, t * ones, obs)
+
+    half = noise - 0.5 * u(noise, 0.5, 1.0)
+    want = jnp.clip(half - 0.5 * u(half, 0.0, 0.5), -1.0, 1.0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got, run.agent.sample_actions(state, obs, key), atol=1e-4)
+    two = two_run.evaluate(num_candidates=1)["variants"]["N=1"]
+    assert two["returns"] != one["returns"]
