@@ -20,6 +20,7 @@ The run's workdir is only read.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from probe_cli import checkpoint_parser, chosen_members, finish
@@ -44,7 +45,7 @@ def with_steps(run: LoadedRun, steps: int) -> LoadedRun:
     decide = base.candidate_decide(act, critics)
     sample = base.standard_sample_actions(lambda: decide, run.agent.act_dim)
     agent = run.agent._replace(sample_actions=sample, decide=decide)
-    return LoadedRun(**{**run.__dict__, "agent": agent})
+    return dataclasses.replace(run, agent=agent)
 
 
 def main() -> None:
