@@ -1,5 +1,6 @@
 """The command line that the checkpoint probes share (critic_ranking.py, mode_choice.py,
-bc_pull.py, swap_critics.py): a run's workdir, its checkpoint and members, and the JSON."""
+bc_pull.py, swap_critics.py, few_step_eval.py): a run's workdir, its checkpoint and members,
+and the JSON."""
 
 from __future__ import annotations
 
