@@ -28,6 +28,7 @@ import numpy as np
 
 from ofql_jax.agents.ofql import default_config, make_ofql
 from ofql_jax.data import ActionScaler, DatasetInfo, observation_dim
+from ofql_jax.data.envs import make_env
 from ofql_jax.evaluation.evaluator import Evaluator
 
 ENV_ID = "Hopper-v5"
@@ -39,7 +40,7 @@ def hopper_info(episode_steps: int | None) -> DatasetInfo:
     if episode_steps is not None:
         kwargs = {**spec.kwargs, "terminate_when_unhealthy": False}
         spec = dataclasses.replace(spec, max_episode_steps=episode_steps, kwargs=kwargs)
-    env = gym.make(spec)
+    env = make_env(spec)
     info = DatasetInfo(
         dataset_ids=(f"benchmark/{ENV_ID}",),
         num_transitions=0,

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import gymnasium as gym
 import jax
 
 from ofql_jax.behavior.rollout import random_policy, run_episodes
 from ofql_jax.behavior.zoo import ENV_IDS, load_policy
+from ofql_jax.data.envs import make_env
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--num_envs", type=int, nargs="+", default=[1, 4, 16, 64])
     args = parser.parse_args()
     env_id = ENV_IDS[args.env]
-    act_dim = gym.make(env_id).action_space.shape[0]
+    act_dim = make_env(env_id).action_space.shape[0]
     policy = load_policy(args.env, "medium")
     key = jax.random.key(0)
     rows = []
@@ -37,13 +37,13 @@ def main() -> None:
             if name == "random":
                 act = random_policy(act_dim, 0)
             else:
-                policy.act(gym.make(env_id).reset(seed=0)[0][None].repeat(num_envs, 0), key)
+                policy.act(make_env(env_id).reset(seed=0)[0][None].repeat(num_envs, 0), key)
 
                 def act(obs, step):
                     return policy.act(obs, jax.random.fold_in(key, step))
 
             result = run_episodes(
-                lambda: gym.make(env_id), act, num_envs, 0, num_steps=args.steps, record=True
+                lambda: make_env(env_id), act, num_envs, 0, num_steps=args.steps, record=True
             )
             rows.append(dict(actions=name, num_envs=num_envs, steps_per_s=result.steps_per_second))
             print(f"{name:>14} num_envs={num_envs:>3}: {result.steps_per_second:8.0f} steps/s")

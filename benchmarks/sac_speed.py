@@ -39,15 +39,15 @@ def update_flops(obs_dim: int, act_dim: int, hidden: int = 256, batch: int = 256
 
 def measure(env_id: str, updates: int) -> dict:
     """Time ``updates`` SAC updates and 2,000 matmuls in this process."""
-    import gymnasium as gym
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     from ofql_jax.behavior.sac import make_sac
     from ofql_jax.core.types import Transitions
+    from ofql_jax.data.envs import make_env
 
-    env = gym.make(env_id)
+    env = make_env(env_id)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     sac = make_sac(obs_dim, act_dim)
     state = sac.init(jax.random.key(0))

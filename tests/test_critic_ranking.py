@@ -4,8 +4,9 @@ the summary's closed forms, the behaviour log-odds against scipy's Gaussians."""
 import sys
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
+
+from ofql_jax.data.envs import make_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from critic_ranking import rollout_values, summarize  # noqa: E402
@@ -17,7 +18,7 @@ def policy(obs, noise):
 
 
 def test_rollouts_equal_a_plain_loop_and_share_the_continuations_draws():
-    env = gym.make("HalfCheetah-v5").unwrapped
+    env = make_env("HalfCheetah-v5").unwrapped
     env.reset(seed=3)
     for _ in range(5):
         env.step(env.action_space.sample())
@@ -26,7 +27,7 @@ def test_rollouts_equal_a_plain_loop_and_share_the_continuations_draws():
     sim.append((env.data.qpos.copy(), env.data.qvel.copy()))
     cands = np.random.default_rng(0).uniform(-1, 1, (2, 3, 6))
     cands[1, 2] = cands[1, 1]  # two equal candidates of a state
-    envs = [gym.make("HalfCheetah-v5").unwrapped for _ in range(6)]
+    envs = [make_env("HalfCheetah-v5").unwrapped for _ in range(6)]
     for e in envs:
         e.reset(seed=0)
     g = rollout_values(envs, sim, cands, policy, lambda a: a, 6, horizon=4, gamma=0.9, seed=7)
@@ -36,7 +37,7 @@ def test_rollouts_equal_a_plain_loop_and_share_the_continuations_draws():
     draws = [rng.standard_normal((2, 1, 6)).astype(np.float32) for _ in range(4)]
     for s in range(2):
         for j in range(3):
-            plain = gym.make("HalfCheetah-v5").unwrapped
+            plain = make_env("HalfCheetah-v5").unwrapped
             plain.reset(seed=1)
             plain.set_state(*sim[s])
             obs, ret, action = None, 0.0, cands[s, j]

@@ -36,6 +36,7 @@ from ofql_jax.behavior.train_sac import EVAL_SEED, load_actor, save_actor
 from ofql_jax.behavior.zoo import ENV_IDS, MEDIUM_BANDS, BehaviorPolicy
 from ofql_jax.core.cli_help import int_list
 from ofql_jax.core.errors import OFQLError
+from ofql_jax.data.envs import make_env
 
 
 def env_name(env_id: str) -> str:
@@ -69,7 +70,7 @@ def evaluate(policy: BehaviorPolicy, episodes: int, stochastic: bool) -> np.ndar
         return policy.act(obs, jax.random.fold_in(key, step), stochastic)
 
     env_id = ENV_IDS[policy.env]
-    return run_episodes(lambda: gym.make(env_id), act, 20, EVAL_SEED, num_episodes=episodes).returns
+    return run_episodes(lambda: make_env(env_id), act, 20, EVAL_SEED, num_episodes=episodes).returns
 
 
 def load_snapshot(

@@ -42,7 +42,7 @@ from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.paths import AUTO, cache_path
 from ofql_jax.core.tasks import D4RL_REF_SCORES
 from ofql_jax.core.types import Transitions
-from ofql_jax.data import mujoco_warnings
+from ofql_jax.data.envs import make_env
 from ofql_jax.data.minari_data import (
     ActionScaler,
     DatasetInfo,
@@ -133,8 +133,7 @@ def rollout_episodes(
     """``num_steps`` transitions of the ``random``, ``medium`` or ``expert`` behaviour."""
     env_id = ENV_IDS[env]
     rollout_seed = seed * 10_000_000 + _LEVEL_SEED[level] * 1_000_000
-    mujoco_warnings.quiet()  # HalfCheetah's settotalmass notice, once per env otherwise
-    with gym.make(env_id) as probe:
+    with make_env(env_id) as probe:
         act_dim = int(np.prod(probe.action_space.shape))
     if level == "random":
         policy = random_policy(act_dim, rollout_seed)
@@ -154,7 +153,7 @@ def rollout_episodes(
         info.update({k: behaviour.meta[k] for k in keep})
     label = f"rollout {replica_id(env, level)}" if progress else None
     result = run_episodes(
-        lambda: gym.make(env_id), policy, num_envs, rollout_seed, num_steps=num_steps,
+        lambda: make_env(env_id), policy, num_envs, rollout_seed, num_steps=num_steps,
         record=True, progress=label,
     )  # fmt: skip
     info.update(rollout_steps_per_second=result.steps_per_second, rollout_seed=rollout_seed)
@@ -176,7 +175,7 @@ def replay_episodes(
     step = int(medium.meta["sac_step"])
     if sac_run is not None:
         data, source = _buffer_of_run(Path(sac_run), run, step), f"the buffer of {sac_run}"
-        scaler = ActionScaler.from_space(gym.make(run["env"]).action_space)
+        scaler = ActionScaler.from_space(make_env(run["env"]).action_space)
         final_return = None
     else:
         root = cache_path(behavior_dir or AUTO, "behavior")

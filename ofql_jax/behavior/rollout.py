@@ -7,7 +7,8 @@ mapped to the env's bounds here. Env ``i``'s ``k``-th episode overall is reset w
 reproducible for a given seed, number of envs and policy.
 
 Example:
-    >>> result = run_episodes(lambda: gym.make("Hopper-v5"), random_policy(3, 0), num_envs=4,
+    >>> from ofql_jax.data.envs import make_env
+    >>> result = run_episodes(lambda: make_env("Hopper-v5"), random_policy(3, 0), num_envs=4,
     ...                       seed=0, num_episodes=8)  # doctest: +SKIP
     >>> result.returns.shape
     (8,)
@@ -23,7 +24,6 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from ofql_jax.data import mujoco_warnings
 from ofql_jax.data.minari_data import ActionScaler
 
 # obs batch [num_envs, obs_dim] float32, global step index -> unit actions [num_envs, act_dim]
@@ -85,7 +85,6 @@ def run_episodes(
     """
     if (num_episodes is None) == (num_steps is None):
         raise ValueError("give exactly one of num_episodes and num_steps")
-    mujoco_warnings.quiet()  # HalfCheetah's settotalmass notice, once per env otherwise
     envs = [make_env() for _ in range(num_envs)]
     space = envs[0].action_space
     scaler = ActionScaler.from_space(space)

@@ -37,7 +37,7 @@ from ofql_jax.core.checkpointing import Checkpointer
 from ofql_jax.core.cli_help import int_list
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.stop_request import StopRequest
-from ofql_jax.data import mujoco_warnings
+from ofql_jax.data import envs
 from ofql_jax.data.minari_data import ActionScaler
 
 EVAL_SEED = 1_000_000  # evaluation episodes use their own reset seeds, disjoint from training
@@ -81,9 +81,8 @@ def load_actor(path: str | Path) -> tuple[dict, dict[str, Any]]:
 
 
 def make_env(env_id: str) -> gym.Env:
-    mujoco_warnings.quiet()  # HalfCheetah's settotalmass notice, once per env otherwise
     try:
-        env = gym.make(env_id)
+        env = envs.make_env(env_id)
     except gym.error.Error as err:
         raise OFQLError(
             f"Unknown Gymnasium environment {env_id!r} ({err}): use an id such as Hopper-v5, "
@@ -211,7 +210,7 @@ class SACTrainer:
             return np.asarray(self._act(params, obs, key, False))
 
         result = run_episodes(
-            lambda: gym.make(self.env_id), policy, min(num_episodes, 10), seed, num_episodes
+            lambda: envs.make_env(self.env_id), policy, min(num_episodes, 10), seed, num_episodes
         )
         return result.returns
 

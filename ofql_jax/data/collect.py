@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.tasks import D4RL_REF_SCORES
-from ofql_jax.data import mujoco_warnings, robotics_compat
+from ofql_jax.data import robotics_compat
+from ofql_jax.data.envs import make_env
 from ofql_jax.data.minari_data import is_local
 
 ActionFn = Callable[[gym.Env, np.random.Generator], Any]
@@ -74,9 +75,8 @@ def collect_dataset(
     ``ref_max_score``.
     """
     rng = np.random.default_rng(seed)
-    mujoco_warnings.quiet()  # HalfCheetah's settotalmass notice, once per env otherwise
     env = minari.DataCollector(
-        gym.make(env_id, max_episode_steps=max_episode_steps, **(env_kwargs or {}))
+        make_env(env_id, max_episode_steps=max_episode_steps, **(env_kwargs or {}))
     )
     episode = 0
     env.reset(seed=seed)

@@ -28,7 +28,8 @@ from gymnasium.envs.registration import EnvSpec
 
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.types import Transitions
-from ofql_jax.data import mujoco_warnings, robotics_compat
+from ofql_jax.data import robotics_compat
+from ofql_jax.data.envs import make_env
 
 # The Minari remote (Hugging Face hub). Probed with a bounded TCP connect before any download,
 # because minari's own client retries for ~25 s when offline.
@@ -439,9 +440,8 @@ class DatasetInfo:
                 f"The environment {spec.id!r} of dataset {name!r} needs the missing package "
                 f"{err.name or err}: install it with pip{reqs}."
             ) from err
-        mujoco_warnings.quiet()  # HalfCheetah's settotalmass notice, once per env otherwise
         try:
-            return gym.make(spec, **kwargs)
+            return make_env(spec, **kwargs)
         except Exception as err:  # any construction failure is a user-fixable install problem
             first_line = (str(err).strip().splitlines() or [""])[0]
             raise OFQLError(
