@@ -1,7 +1,9 @@
 """MuJoCo's settotalmass deprecation (every HalfCheetah build) is dropped, nothing else."""
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,9 +25,9 @@ if handler is not None:
 """
 
 
-def _run(mode: str) -> str:
+def _run(mode: str, script: str = SCRIPT) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     return done.stdout + done.stderr
@@ -51,14 +53,7 @@ for _ in range(2):
 
 
 def test_the_env_factory_builds_halfcheetah_without_the_notice():
-    def run(mode: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", ENV_SCRIPT, mode], capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout + done.stderr
-
-    plain, factory = run("plain"), run("factory")
+    plain, factory = _run("plain", ENV_SCRIPT), _run("factory", ENV_SCRIPT)
     assert "settotalmass" in plain  # Gymnasium's HalfCheetah prints it (the test can fail)
     assert "settotalmass" not in factory
     assert factory.count("act (6,)") == 2
@@ -66,9 +61,6 @@ def test_the_env_factory_builds_halfcheetah_without_the_notice():
 
 def test_the_package_builds_envs_only_through_the_factory():
     """One place applies the per-process setup: a new ``gym.make`` call would bypass it."""
-    import re
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     call = re.compile(r"\bgym\.make\(")
     offenders = [
