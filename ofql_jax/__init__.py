@@ -16,10 +16,22 @@ A finished run::
 from ofql_jax.agents import AGENTS, Agent, AgentState, default_config, make_ofql
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.types import Transitions
-from ofql_jax.training.loading import LoadedRun, load_run
 from ofql_jax.training.trainer import init_states, make_train_chunk, seed_keys, seed_values
 
 __version__ = "0.1.0"
+
+# Loaded on first use (PEP 562): the loading module imports the replica and SAC modules, and
+# importing them with the package would make `python -m ofql_jax.behavior.replica` (and
+# `...train_sac`) warn that the module was already in sys.modules before it ran.
+_LAZY = {"LoadedRun": "ofql_jax.training.loading", "load_run": "ofql_jax.training.loading"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ofql_jax' has no attribute {name!r}")
 
 
 __all__ = [

@@ -8,6 +8,9 @@ imageio) may sit inside functions; imports of ofql_jax never do.
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -39,6 +42,15 @@ def modules() -> dict[str, Path]:
     return out
 
 
+def _is_lazy_table(node: ast.AST) -> bool:
+    """``_LAZY = {"name": "ofql_jax.module", ...}`` at a module's top."""
+    return (
+        isinstance(node, ast.Assign)
+        and [getattr(t, "id", None) for t in node.targets] == ["_LAZY"]
+        and isinstance(node.value, ast.Dict)
+    )
+
+
 def imports() -> dict[str, dict[str, bool]]:
     """``{module: {imported ofql_jax module: at module top?}}``."""
     mods = modules()
@@ -54,6 +66,10 @@ def imports() -> dict[str, dict[str, bool]]:
                 # __init__ runs first in any case, as for every submodule)
                 subs = [f"{node.module}.{a.name}" for a in node.names]
                 targets = [t for t in subs if t in mods] or [node.module]
+            elif _is_lazy_table(node):
+                # the package's lazy attributes (PEP 562): a module-level table of the
+                # modules they come from, imported on first use; drawn as top-level imports
+                targets = [v.value for v in node.value.values]
             else:
                 continue
             for target in targets:
@@ -119,6 +135,34 @@ def test_the_drawn_graph_is_the_code_s():
     """docs/extending.md shows the graph this file computes (regenerate: run this file)."""
     doc = (PACKAGE.parent / "docs" / "extending.md").read_text()
     assert subpackage_graph() in doc, "run python tests/test_architecture.py and paste its output"
+
+
+def _is_main_guard(node: ast.AST) -> bool:
+    """``if __name__ == "__main__":`` at a module's top."""
+    test = getattr(node, "test", None)
+    return (
+        isinstance(node, ast.If)
+        and isinstance(test, ast.Compare)
+        and getattr(test.left, "id", None) == "__name__"
+        and any(getattr(c, "value", None) == "__main__" for c in test.comparators)
+    )
+
+
+def test_no_command_line_module_is_imported_with_the_package():
+    """``python -m M`` runs M's file afresh; if ``import ofql_jax`` already imported M, runpy
+    warns (RuntimeWarning: found in sys.modules) before every run of the command."""
+    commands = sorted(
+        name
+        for name, path in modules().items()
+        if any(_is_main_guard(n) for n in ast.parse(path.read_text()).body)
+    )
+    assert "ofql_jax.behavior.replica" in commands and "ofql_jax.main" in commands
+    probe = "import sys, ofql_jax; print(*(m for m in sys.modules if m.startswith('ofql_jax')))"
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent), "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    assert not set(commands) & set(out.stdout.split()), out.stdout
 
 
 if __name__ == "__main__":
