@@ -175,7 +175,8 @@ def replay_episodes(
     step = int(medium.meta["sac_step"])
     if sac_run is not None:
         data, source = _buffer_of_run(Path(sac_run), run, step), f"the buffer of {sac_run}"
-        scaler = ActionScaler.from_space(make_env(run["env"]).action_space)
+        with make_env(run["env"]) as probe:
+            scaler = ActionScaler.from_space(probe.action_space)
         final_return = None
     else:
         root = cache_path(behavior_dir or AUTO, "behavior")
