@@ -77,7 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import throughput  # noqa: E402  (this folder's benchmark: variants, data, timers)
 from launch_count import launch_evidence  # noqa: E402  (kernels per call, from the HLO)
 
-from ofql_jax.results import schema as results  # noqa: E402
+from ofql_jax.core import versions  # noqa: E402
 from ofql_jax.training.runtime import matmul_precision, set_matmul_precision  # noqa: E402
 from ofql_jax.training.trainer import MultiSeedTrainer, init_states  # noqa: E402
 
@@ -93,7 +93,7 @@ MULTI_PROGRAMS = {
 JAX_PRECISIONS = ("highest", "high", "default")  # a setting is one of these or "bfloat16"
 DEFAULT_AGENTS = ["ofql", "dql5", "fql10", "fbrac5", "bc", "flow_bc"]
 DEFAULT_SEEDS = [1, 3, 16, 64, 256]
-PACKAGES = [*results.PACKAGES, "ml-collections", "tensorboardX"]
+PACKAGES = [*versions.PACKAGES, "ml-collections", "tensorboardX"]
 
 
 def _peak_bytes() -> int | None:
@@ -243,7 +243,7 @@ def environment() -> dict:
         "num_devices": jax.device_count(),
         "matmul_precision": matmul_precision(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "versions": results.package_versions(PACKAGES),
+        "versions": versions.package_versions(PACKAGES),
     }
 
 

@@ -594,6 +594,7 @@ def test_results_record_versions_backend_and_dataset_hash(hopper_dataset, tmp_pa
         "mujoco",
     ):
         assert results["versions"][package], package
+    assert results["cpu"]
     assert (
         results["backend"] == jax.default_backend()
         and results["device_count"] == jax.device_count()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from importlib import metadata
 from pathlib import Path
 
 import gymnasium as gym
@@ -21,6 +22,7 @@ from ofql_jax.behavior.sac import default_config
 from ofql_jax.behavior.train_sac import SACTrainer
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.tasks import D4RL_REF_SCORES
+from ofql_jax.core.versions import cpu_model
 from ofql_jax.data import load_minari
 from ofql_jax.data.minari_data import datasets_root
 
@@ -101,6 +103,10 @@ def test_random_replica_is_a_minari_dataset_with_d4rl_references(minari_dir):
     replica = meta["ofql_replica"]
     assert replica["level"] == "random" and replica["env_id"] == "Hopper-v5"
     assert replica["num_steps"] == 300 and replica["rollout_steps_per_second"] > 0
+    # what reaches the data's bits is recorded: the physics, the policy's kernels, the CPU
+    assert replica["versions"]["mujoco"] == metadata.version("mujoco")
+    assert replica["versions"]["jaxlib"] == metadata.version("jaxlib")
+    assert replica["cpu"] == cpu_model() and replica["cpu"]
     for ep in dataset.iterate_episodes():
         assert np.all(np.abs(ep.actions) <= 1.0)
         assert len(ep.observations) == len(ep.actions) + 1

@@ -14,7 +14,7 @@ expert, medium-expert, medium-replay) is written with Minari's own writer, so
 
 Rollouts step ``num_envs`` envs together with one jitted policy call per step. The
 dataset's metadata (``ofql_replica``) records the policy, its step and returns, the seed,
-env id and versions; ``ref_min_score``/``ref_max_score`` are D4RL's random/expert
+env id, package versions and CPU; ``ref_min_score``/``ref_max_score`` are D4RL's random/expert
 returns. Replica scores are **not** comparable with published D4RL numbers.
 
     python -m ofql_jax.behavior.replica --env=hopper --level=medium
@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import jax
 import numpy as np
 
@@ -42,6 +41,7 @@ from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.paths import AUTO, cache_path
 from ofql_jax.core.tasks import D4RL_REF_SCORES
 from ofql_jax.core.types import Transitions
+from ofql_jax.core.versions import cpu_model, package_versions
 from ofql_jax.data.envs import make_env
 from ofql_jax.data.minari_data import (
     ActionScaler,
@@ -64,6 +64,8 @@ BEHAVIOR_LEVELS = {
     "medium-expert": MEDIUM_EXPERT_PARTS,
     "medium-replay": ("medium",),
 }
+# The packages whose versions a replica records (with the CPU's model): they reach its bits.
+REPLICA_PACKAGES = ("gymnasium", "minari", "mujoco", "numpy", "jax", "jaxlib")
 DEFAULT_BEHAVIOR_DIR = "auto"  # <cache root>/behavior (ofql_jax.core.paths)
 
 
@@ -325,7 +327,10 @@ def build_replica(
             mean_episode_return=float(np.mean(returns)) if returns else None,
             d4rl_ref_scores=[float(random_ref), float(expert_ref)],
             build_seconds=time.perf_counter() - t0,
-            versions=dict(gymnasium=gym.__version__, minari=minari.__version__),
+            # What reaches the data's last bits: a rebuild matches bit for bit only with
+            # the same versions on the same CPU (docs/data.md, "Reproducing a replica").
+            versions=package_versions(REPLICA_PACKAGES),
+            cpu=cpu_model(),
             # What stale_replicas compares with the shipped policies (zoo.policy_version).
             behavior_versions={lv: policy_version(env, lv) for lv in BEHAVIOR_LEVELS[level]},
             **info,

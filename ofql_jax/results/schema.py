@@ -27,6 +27,7 @@ import numpy as np
 
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.types import Transitions
+from ofql_jax.core.versions import cpu_model, package_versions
 from ofql_jax.results.writers import write_json_atomic
 
 RESULTS_FILE = "results.json"
@@ -139,27 +140,11 @@ def evaluation_entry(
     return entry
 
 
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "chex", "minari", "gymnasium",
-            "gymnasium-robotics", "mujoco", "numpy")  # fmt: skip
-
-
-def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
-    """The installed version of each package (``None`` where it is not installed)."""
-    from importlib import metadata
-
-    versions: dict[str, str | None] = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 def provenance() -> dict[str, Any]:
-    """Versions, backend and device count, so a result can be tied to what produced it."""
+    """Versions, CPU, backend and devices, so a result can be tied to what produced it."""
     return {
         "versions": package_versions(),
+        "cpu": cpu_model(),
         "backend": jax.default_backend(),
         "device_count": jax.device_count(),
         "devices": [str(d) for d in jax.devices()],
