@@ -9,8 +9,9 @@ Set up (CORL's code is not part of ofql-jax; fetch github.com/tinkoff-ai/CORL, r
     python -m venv --system-site-packages venv    # ofql-jax's environment: minari, gymnasium
     venv/bin/pip install torch==2.13.0 pyrallis==0.3.1
     cp ../../benchmarks/peers/corl_td3bc.py driver.py
-    venv/bin/python driver.py --out run_seed0 --max-timesteps 1000000 --threads 2 \
-        --eval-freq 100000 --n-episodes 30 --seed 0 --log-every 5000   # resumes from run_seed0
+    OMP_NUM_THREADS=2 venv/bin/python driver.py --out run_seed0 --threads 2 \
+        --max-timesteps 1000000 --eval-freq 100000 --n-episodes 30 --seed 0 \
+        --log-every 5000   # resumes from run_seed0
 
 The evaluation's episodes do not touch the training's random streams, so the first 10 of 30
 are CORL's 10 (its config's ``n_episodes``); 1 and 2 threads gave the same losses at step 4,000
@@ -46,9 +47,6 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
-# With --threads 2 beside another busy process, OpenMP's spinning threads slowed training
-# below 18 steps/s (2026-12-07); passive waiting kept about 60.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # --- wandb stub (no network) -------------------------------------------------------------
 _wandb = types.ModuleType("wandb")
@@ -177,7 +175,13 @@ def main() -> None:
     p.add_argument("--resume-from", default="", help="checkpoint; default: OUT/latest.pt if any")
     p.add_argument("--no-resume", action="store_true")
     p.add_argument(
-        "--threads", type=int, default=1, help="torch threads (2 on this 2-core CPU: 1.4x)"
+        "--threads",
+        type=int,
+        default=1,
+        # 2026-12-07, this 2-core CPU: 1 thread 85 steps/s, 2 threads 111-123 on an idle
+        # machine but under 18 beside another busy process (OpenMP's threads spin), and
+        # 48-60 with OMP_WAIT_POLICY=PASSIVE: use 2 only when nothing else runs
+        help="torch threads (2 only on an otherwise idle machine)",
     )
     args = p.parse_args()
 
