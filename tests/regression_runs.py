@@ -236,10 +236,11 @@ def fingerprint(workdir: Path) -> dict[str, Any]:
 
 
 def baseline_key(with_cpu: bool = True) -> str:
-    """``jax <version> <backend> on <CPU model>``: bit for bit holds only under all three
-    (the same JAX on another CPU compiles other kernels: seen on 2026-12-07, jax 0.10.2 on an
-    AMD EPYC against the entry recorded on the machine before). Entries recorded before the
-    CPU was part of the key have none; they are compared at a tolerance."""
+    """``jax <version> <backend> on <CPU model (vector extension)>``: bit for bit holds only
+    under all three (the same JAX on another CPU compiles other kernels: seen on 2026-12-07,
+    jax 0.10.2 on an AMD EPYC with AVX2 against the entry recorded on the machine before).
+    Entries recorded before the CPU was part of the key have none; they are compared at a
+    tolerance."""
     import jax
 
     from ofql_jax.core.versions import cpu_model

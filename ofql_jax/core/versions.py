@@ -34,12 +34,28 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
     return versions
 
 
+# The vector extensions XLA's CPU kernels are compiled for, widest first: two CPUs with the
+# same model name (hypervisors often show a generic one, such as "AMD EPYC") and different
+# extensions compute other last bits.
+_VECTOR_EXTENSIONS = ("avx512f", "avx2", "avx", "sse4_2")
+
+
 def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    """The CPU's model name and widest vector extension (with ``fma`` when it has it), from
+    ``/proc/cpuinfo`` on Linux, e.g. ``"AMD EPYC (avx2, fma)"``; else what ``platform``
+    knows."""
+    name, flags = "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not name:
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    if not name:
+        return platform.processor() or platform.machine()
+    widest = next((ext for ext in _VECTOR_EXTENSIONS if ext in flags), None)
+    extensions = [e for e in (widest, "fma" if "fma" in flags else None) if e]
+    return f"{name} ({', '.join(extensions)})" if extensions else name
