@@ -99,7 +99,7 @@ def _steps(x: float, _pos: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", help="run directory, optionally :label")
+    parser.add_argument("runs", nargs="*", help="run directory, optionally :label")
     parser.add_argument("--keys", required=True, help="comma-separated scalar names")
     parser.add_argument("--out", default=None, help="PNG to write")
     parser.add_argument("--print", action="store_true", help="print every seed's last values")
@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1, help="--json keeps steps divisible by it")
     parser.add_argument("--source", default="", help="--json: what produced the runs")
     args = parser.parse_args()
+    if not args.runs and not args.points:
+        parser.error("give a run directory or --points FILE (or both)")
     keys = [k for k in args.keys.split(",") if k]
     runs = [parse_run(text, keys) for text in args.runs]
     points = [load_points(text) for text in args.points]
@@ -134,7 +136,12 @@ def main() -> None:
 
     cols = min(3, len(keys))
     rows = -(-len(keys) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    labels = [label for _, label, _ in runs] + [label for label, _ in points]
+    ncol = min(len(labels), 4 if cols > 1 else 1)  # one panel is too narrow for columns
+    legend_rows = -(-len(labels) // ncol)
+    legend_inches = 0.25 * legend_rows + 0.2  # room below the panels for every legend row
+    height = 3.6 * rows + legend_inches
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, height), squeeze=False)
     colors = plt.get_cmap("tab20" if len(runs) + len(points) > 10 else "tab10").colors
 
     def color(k: int):  # the k-th curve's, runs first, then the point sets
@@ -175,13 +182,10 @@ def main() -> None:
                    ms=5, mfc="none" if j % 2 else color(len(runs) + j))
         for j in range(len(points))
     ]  # fmt: skip
-    labels = [label for _, label, _ in runs] + [label for label, _ in points]
-    ncol = min(len(labels), 4)
     fig.legend(handles, labels, loc="lower center", ncol=ncol)
     if args.title:
         fig.suptitle(args.title)
-    legend_rows = -(-len(labels) // ncol)  # room below the panels for every legend row
-    fig.tight_layout(rect=(0, 0.03 + 0.025 * legend_rows * 2 / rows, 1, 1))
+    fig.tight_layout(rect=(0, (legend_inches + 0.1) / height, 1, 1))
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
 
