@@ -13,6 +13,8 @@ A finished run::
     action = run.policy(seed=0, num_candidates=1)(observation)  # env units in and out
 """
 
+from typing import TYPE_CHECKING
+
 from ofql_jax.agents import AGENTS, Agent, AgentState, default_config, make_ofql
 from ofql_jax.core.errors import OFQLError
 from ofql_jax.core.types import Transitions
@@ -24,6 +26,8 @@ __version__ = "0.1.0"
 # importing them with the package would make `python -m ofql_jax.behavior.replica` (and
 # `...train_sac`) warn that the module was already in sys.modules before it ran.
 _LAZY = {"LoadedRun": "ofql_jax.training.loading", "load_run": "ofql_jax.training.loading"}
+if TYPE_CHECKING:  # their types, for type checkers and editors
+    from ofql_jax.training.loading import LoadedRun, load_run
 
 
 def __getattr__(name: str):

@@ -42,6 +42,11 @@ def modules() -> dict[str, Path]:
     return out
 
 
+def _is_type_checking_block(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` at a module's top."""
+    return isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+
+
 def _is_lazy_table(node: ast.AST) -> bool:
     """``_LAZY = {"name": "ofql_jax.module", ...}`` at a module's top."""
     return (
@@ -58,6 +63,8 @@ def imports() -> dict[str, dict[str, bool]]:
     for name, path in mods.items():
         tree = ast.parse(path.read_text())
         top = {id(n) for n in tree.body}
+        for block in (n for n in tree.body if _is_type_checking_block(n)):
+            top |= {id(n) for n in block.body}  # imports for type checkers only: at the top
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
