@@ -47,15 +47,6 @@ def _is_type_checking_block(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
 
 
-def _is_lazy_table(node: ast.AST) -> bool:
-    """``_LAZY = {"name": "ofql_jax.module", ...}`` at a module's top."""
-    return (
-        isinstance(node, ast.Assign)
-        and [getattr(t, "id", None) for t in node.targets] == ["_LAZY"]
-        and isinstance(node.value, ast.Dict)
-    )
-
-
 def imports() -> dict[str, dict[str, bool]]:
     """``{module: {imported ofql_jax module: at module top?}}``."""
     mods = modules()
@@ -73,10 +64,6 @@ def imports() -> dict[str, dict[str, bool]]:
                 # __init__ runs first in any case, as for every submodule)
                 subs = [f"{node.module}.{a.name}" for a in node.names]
                 targets = [t for t in subs if t in mods] or [node.module]
-            elif _is_lazy_table(node):
-                # the package's lazy attributes (PEP 562): a module-level table of the
-                # modules they come from, imported on first use; drawn as top-level imports
-                targets = [v.value for v in node.value.values]
             else:
                 continue
             for target in targets:
