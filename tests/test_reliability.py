@@ -595,6 +595,7 @@ def test_results_record_versions_backend_and_dataset_hash(hopper_dataset, tmp_pa
     ):
         assert results["versions"][package], package
     assert results["cpu"]
+    assert results["device_kind"] == jax.devices()[0].device_kind
     assert (
         results["backend"] == jax.default_backend()
         and results["device_count"] == jax.device_count()

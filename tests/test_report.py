@@ -99,6 +99,8 @@ def make_results(
         "versions": {"jax": "0.10.2", "numpy": "2.4.6"},
         "backend": "cpu",
         "device_count": 1,
+        "device_kind": "cpu",
+        "cpu": "Test EPYC (avx2, fma)",
         "final_scores": last["scores"],
         "evaluations": evaluations,
         "config": {"algorithm": algorithm, "agent": agent or {}},
@@ -492,8 +494,17 @@ def test_header(report):
         "python -m ofql_jax.suite experiments/suites/demo.py --suite.seeds=1",
     ]
     assert "jax 0.10.2" in head
+    assert "- Backend x devices: cpu x 1 on Test EPYC (avx2, fma)" in head
     assert "1 h 50 min summed over programs" in head  # 11 programs x 600 s
     assert "`fql-hopper-medium`" in head and "`bc-hopper-medium`" in head
+
+
+def test_header_names_the_card_and_the_host_cpu():
+    from ofql_jax.results.report.overview import _machine
+
+    gpu = {"backend": "gpu", "device_count": 1, "device_kind": "NVIDIA H200", "cpu": "AMD EPYC"}
+    assert _machine(gpu) == "gpu x 1 (NVIDIA H200) on AMD EPYC"
+    assert _machine({"backend": "cpu", "device_count": 1}) == "cpu x 1"  # results before both
 
 
 def test_final_scores_beside_the_paper(report):

@@ -148,6 +148,7 @@ def provenance() -> dict[str, Any]:
         "backend": jax.default_backend(),
         "device_count": jax.device_count(),
         "devices": [str(d) for d in jax.devices()],
+        "device_kind": jax.devices()[0].device_kind,  # e.g. "NVIDIA H200"; on CPU "cpu"
     }
 
 

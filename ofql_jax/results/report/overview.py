@@ -42,6 +42,17 @@ def _versions(cells: Sequence[Cell]) -> str:
     return ", ".join(parts) or "unknown (no results)"
 
 
+def _machine(results: dict) -> str:
+    """``"gpu x 1 (NVIDIA H200) on AMD EPYC (avx2, fma)"``: the backend, its devices and the
+    host CPU (another CPU changes the last bits of a run: docs/data.md); older results lack
+    the last two."""
+    line = f"{results.get('backend', '?')} x {results.get('device_count', '?')}"
+    kind = results.get("device_kind")
+    if kind and kind != "cpu":
+        line += f" ({kind})"
+    return line + (f" on {results['cpu']}" if results.get("cpu") else "")
+
+
 def _wall_time(cells: Sequence[Cell]) -> str:
     """The wall-time line: summed over programs, and from the first start to the last finish."""
     programs: dict[str, float] = {}  # cells of one program share its wall time
@@ -100,9 +111,7 @@ def header(ctx: Context) -> list[str]:
     protocols = sorted({str(c.results.get("protocol")) for c in done})
     if protocols:
         lines.append(f"- Protocols: {', '.join(protocols)}")
-    backends = {
-        f"{c.results.get('backend', '?')} x {c.results.get('device_count', '?')}" for c in done
-    }
+    backends = {_machine(c.results) for c in done}
     if backends:
         lines.append(f"- Backend x devices: {', '.join(sorted(backends))}")
     lines.append(f"- Versions: {_versions(done)}")
