@@ -142,13 +142,14 @@ def evaluation_entry(
 
 def provenance() -> dict[str, Any]:
     """Versions, CPU, backend and devices, so a result can be tied to what produced it."""
+    devices = jax.devices()
     return {
         "versions": package_versions(),
         "cpu": cpu_model(),
         "backend": jax.default_backend(),
         "device_count": jax.device_count(),
-        "devices": [str(d) for d in jax.devices()],
-        "device_kind": jax.devices()[0].device_kind,  # e.g. "NVIDIA H200"; on CPU "cpu"
+        "devices": [str(d) for d in devices],
+        "device_kind": devices[0].device_kind,  # e.g. "NVIDIA H200"; on CPU "cpu"
     }
 
 
